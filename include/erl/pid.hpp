@@ -1,0 +1,73 @@
+// erl::pid — the name of a process, local or (later) on another node.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <functional>
+
+#include <fmt/format.h>
+
+#include <erl/atom.hpp>
+
+namespace erl {
+
+// Shaped like Erlang's NEW_PID_EXT: node, number (ID), serial and creation, so a pid of a remote
+// node can be represented and sent back to it unchanged. For a local process `number` indexes the
+// runtime's process table and `serial` counts reuses of that slot, so a stale pid never reaches a
+// newer process. `creation` tells runtimes (node incarnations) apart; every runtime in a program
+// has its own.
+class pid {
+  public:
+    constexpr pid() noexcept = default; // the null pid: names no process
+    constexpr pid(atom node, std::uint32_t number, std::uint32_t serial,
+                  std::uint32_t creation) noexcept
+        : node_(node), number_(number), serial_(serial), creation_(creation) {}
+
+    atom node() const noexcept { return node_; }
+    std::uint32_t number() const noexcept { return number_; }
+    std::uint32_t serial() const noexcept { return serial_; }
+    std::uint32_t creation() const noexcept { return creation_; }
+
+    bool is_null() const noexcept { return creation_ == 0 && number_ == 0 && serial_ == 0; }
+    explicit operator bool() const noexcept { return !is_null(); }
+    // Whether this pid names a process of a runtime in this program.
+    bool is_local() const noexcept;
+
+    friend bool operator==(const pid&, const pid&) noexcept = default;
+    // Erlang compares pids by node, then serial... we keep a simple total order that groups by
+    // node and creation first; it is stable and consistent with ==.
+    friend std::strong_ordering operator<=>(const pid& a, const pid& b) noexcept {
+        if (auto c = a.node_ <=> b.node_; c != 0) return c;
+        if (auto c = a.creation_ <=> b.creation_; c != 0) return c;
+        if (auto c = a.serial_ <=> b.serial_; c != 0) return c;
+        return a.number_ <=> b.number_;
+    }
+
+  private:
+    atom node_;
+    std::uint32_t number_ = 0;
+    std::uint32_t serial_ = 0;
+    std::uint32_t creation_ = 0;
+};
+
+} // namespace erl
+
+template <>
+struct std::hash<erl::pid> {
+    std::size_t operator()(const erl::pid& p) const noexcept {
+        std::uint64_t h = (std::uint64_t(p.number()) << 32) ^ p.serial();
+        h ^= (std::uint64_t(p.creation()) << 17) ^ p.node().index();
+        return std::hash<std::uint64_t>{}(h * 0x9E3779B97F4A7C15ull);
+    }
+};
+
+// Printed as Erlang prints pids: `<0.42.0>` for a local process (node index 0), `<N.42.0>` with a
+// non-zero node index for pids of other nodes (the index is only meaningful within this program).
+template <>
+struct fmt::formatter<erl::pid> : fmt::formatter<std::string_view> {
+    template <typename FormatContext>
+    auto format(const erl::pid& p, FormatContext& ctx) const -> decltype(ctx.out()) {
+        unsigned node = p.is_local() ? 0u : p.node().index() + 1u;
+        return fmt::format_to(ctx.out(), "<{}.{}.{}>", node, p.number(), p.serial());
+    }
+};
