@@ -1,0 +1,65 @@
+// The unit every signal travels in: messages and the runtime's own signals (exit, link,
+// monitor...) share one intrusive envelope, so they share one queue and keep their order.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+namespace erl::detail {
+
+// A per-type key that costs nothing to compare (no RTTI, no string compares).
+using type_key = const void*;
+template <typename T>
+struct type_key_holder {
+    static constexpr char key = 0;
+};
+template <typename T>
+constexpr type_key type_key_of() noexcept {
+    return &type_key_holder<std::remove_cvref_t<T>>::key;
+}
+
+enum class signal_kind : std::uint8_t {
+    message,   // a user message (message_envelope<T>)
+    exit,      // exit signal: from a link or from exit/2
+    link,      // link request
+    unlink,    // unlink request
+    monitor,   // monitor request
+    demonitor, // monitor removal
+    down,      // a down_msg: a message, after the receiver forgets the monitor
+    info,      // process_info request: answered by the process itself
+};
+
+struct envelope {
+    envelope* next = nullptr;
+    envelope* prev = nullptr;
+    type_key type = nullptr;
+    void (*destroy)(envelope*) noexcept = nullptr;
+    signal_kind kind = signal_kind::message;
+};
+
+template <typename T>
+struct message_envelope final : envelope {
+    T value;
+
+    template <typename... Args>
+    explicit message_envelope(std::in_place_t, Args&&... args)
+        : value(std::forward<Args>(args)...) {
+        type = type_key_of<T>();
+        destroy = &destroy_self;
+    }
+    static void destroy_self(envelope* e) noexcept { delete static_cast<message_envelope*>(e); }
+};
+
+struct envelope_deleter {
+    void operator()(envelope* e) const noexcept { e->destroy(e); }
+};
+using envelope_ptr = std::unique_ptr<envelope, envelope_deleter>;
+
+template <typename T, typename... Args>
+envelope_ptr make_message(Args&&... args) {
+    return envelope_ptr(new message_envelope<T>(std::in_place, std::forward<Args>(args)...));
+}
+
+} // namespace erl::detail

@@ -1,0 +1,60 @@
+// The compiled core's entry points that erlcpp's templates call. Not for users.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+
+#include <erl/detail/envelope.hpp>
+#include <erl/detail/message_list.hpp>
+#include <erl/exit_reason.hpp>
+#include <erl/pid.hpp>
+
+namespace erl {
+struct spawn_options;
+class runtime;
+} // namespace erl
+
+namespace erl::detail {
+
+struct process_control;
+struct runtime_impl;
+
+using clock = std::chrono::steady_clock;
+
+// The calling process, or nullptr on a thread that is not running a process.
+process_control* current_process() noexcept;
+// The calling process; throws erl::not_in_process naming `operation` when there is none.
+process_control& require_process(const char* operation);
+
+message_list& messages_of(process_control& p) noexcept;
+// Takes pending signals into the process: messages join the message list, other signals act
+// (an exit signal may end the process here, by throwing its exit).
+void handle_signals(process_control& p);
+// Suspends the process until a signal arrives or `deadline` passes (never, when
+// `has_deadline` is false), then handles signals.
+void wait_signals(process_control& p, clock::time_point deadline, bool has_deadline);
+// Counts one reduction; switches the process out when its time slice is spent.
+void count_reduction(process_control& p);
+
+// Sends an envelope to a pid of any runtime in the program, from any thread.
+void deliver(const pid& to, envelope_ptr e);
+
+// What spawn needs to build a process's function inside its own stack.
+struct closure_ops {
+    std::size_t size;
+    std::size_t align;
+    void (*construct)(void* where, void* source); // moves the arguments from `source`
+    void (*run)(void* self);
+    void (*destroy)(void* self) noexcept;
+    void* source;
+};
+// `rt` null: the caller's runtime (the calling process must exist).
+pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_ops& ops);
+
+// Thrown through a process's stack to end it with a reason; deliberately not a std::exception
+// so that `catch (const std::exception&)` in user code does not swallow an exit.
+struct exit_exception {
+    exit_reason reason;
+};
+
+} // namespace erl::detail

@@ -1,0 +1,17 @@
+// erlcpp: Erlang/OTP's processes, signals and mailboxes for C++. The umbrella header.
+#pragma once
+
+#include <erl/atom.hpp>
+#include <erl/exit_reason.hpp>
+#include <erl/link.hpp>
+#include <erl/logger.hpp>
+#include <erl/message.hpp>
+#include <erl/monitor.hpp>
+#include <erl/pid.hpp>
+#include <erl/process.hpp>
+#include <erl/process_info.hpp>
+#include <erl/receive.hpp>
+#include <erl/ref.hpp>
+#include <erl/registry.hpp>
+#include <erl/runtime.hpp>
+#include <erl/timer.hpp>

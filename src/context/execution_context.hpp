@@ -1,0 +1,87 @@
+// Switching between a scheduler thread and a process, on Boost.Context's raw fcontext API, with
+// the bookkeeping every switch needs: sanitizer fiber annotations and the C++ runtime's
+// per-thread exception state (runtime-notes.md §3 and §4.3).
+#pragma once
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include <cstddef>
+
+#include "context/sanitizers.hpp"
+
+namespace erl::detail {
+
+namespace bctx = boost::context::detail;
+
+// What __cxa_get_globals() points at (Itanium C++ ABI: libstdc++ and libc++abi alike).
+struct eh_state {
+    void* caught = nullptr;
+    unsigned int uncaught = 0;
+};
+
+// The calling thread's exception globals. Out of line and opaque to the optimiser: the address
+// is per thread and a process may move between threads across any switch.
+eh_state* thread_eh_state() noexcept;
+
+// One side of a switch: a process, or a scheduler thread's own stack.
+struct execution_context {
+    bctx::fcontext_t fctx = nullptr;
+    eh_state eh;
+    // ASan: this context's fake stack and stack bounds. TSan: its fiber.
+    void* asan_fake_stack = nullptr;
+    const void* stack_bottom = nullptr;
+    std::size_t stack_size = 0;
+    void* tsan_fiber = nullptr;
+};
+
+// Called on `from`'s stack right before jumping to `to`. `from_ends` frees from's fake stack.
+inline void before_switch(execution_context& from, const execution_context& to,
+                          bool from_ends = false) noexcept {
+#if ERLCPP_ASAN
+    __sanitizer_start_switch_fiber(from_ends ? nullptr : &from.asan_fake_stack, to.stack_bottom,
+                                   to.stack_size);
+#else
+    (void)from;
+    (void)from_ends;
+#endif
+#if ERLCPP_TSAN
+    __tsan_switch_to_fiber(to.tsan_fiber, 0);
+#else
+    (void)to;
+#endif
+}
+
+// Called on `self`'s stack right after it was switched back in; learns the bounds of the
+// context that switched to it into `from`.
+inline void after_switch(execution_context& self, execution_context* from) noexcept {
+#if ERLCPP_ASAN
+    const void* bottom = nullptr;
+    std::size_t size = 0;
+    __sanitizer_finish_switch_fiber(self.asan_fake_stack, &bottom, &size);
+    if (from) {
+        from->stack_bottom = bottom;
+        from->stack_size = size;
+    }
+#else
+    (void)self;
+    (void)from;
+#endif
+}
+
+// A new process's first act: there is no fake stack of its own yet.
+inline void first_entry(execution_context& from) noexcept {
+#if ERLCPP_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &from.stack_bottom, &from.stack_size);
+#else
+    (void)from;
+#endif
+}
+
+// Installs `incoming`'s exception state on this thread and keeps the thread's own in `outgoing`.
+inline void swap_eh_state(execution_context& outgoing, const execution_context& incoming) noexcept {
+    eh_state* g = thread_eh_state();
+    outgoing.eh = *g;
+    *g = incoming.eh;
+}
+
+} // namespace erl::detail

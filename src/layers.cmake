@@ -1,0 +1,24 @@
+# The compiled core, one layer per folder; each layer uses only the ones above it.
+target_sources(erlcpp PRIVATE
+  # stacks and context switching
+  ${CMAKE_CURRENT_LIST_DIR}/context/execution_context.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/context/stack_pool.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/context/overflow.cpp
+  # scheduler and timers
+  ${CMAKE_CURRENT_LIST_DIR}/scheduler/scheduler.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/scheduler/timer_heap.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/scheduler/timers.cpp
+  # processes and mailboxes
+  ${CMAKE_CURRENT_LIST_DIR}/process/process_table.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/process/process.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/process/delivery.cpp
+  # signals: links, exits, monitors, names, introspection
+  ${CMAKE_CURRENT_LIST_DIR}/signals/signals.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/signals/links.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/signals/monitors.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/signals/registry.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/signals/introspection.cpp
+  # the runtime object and the logger
+  ${CMAKE_CURRENT_LIST_DIR}/runtime/runtime.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/runtime/logger.cpp
+)

@@ -1,0 +1,46 @@
+// Getting an envelope into a process's inbox, from any thread.
+#include <erl/message.hpp>
+
+#include "process/process_control.hpp"
+#include "runtime/runtime_impl.hpp"
+#include "scheduler/scheduler.hpp"
+#include "signals/signals.hpp"
+
+namespace erl::detail {
+
+namespace {
+
+// Pushes `e` to `to` of runtime `rt`; false when `to` is not alive (e is then destroyed).
+bool push_local(runtime_impl& rt, const pid& to, envelope_ptr& e) noexcept {
+    process_control* p = rt.table.acquire(to);
+    if (!p) return false;
+    push_result r = p->push(e.get());
+    if (r != push_result::closed) e.release();
+    if (r == push_result::woke) make_ready(p);
+    p->unref();
+    return r != push_result::closed;
+}
+
+} // namespace
+
+bool send_signal(runtime_impl& rt, const pid& to, envelope_ptr e) noexcept {
+    if (to.creation() == rt.creation && to.node() == rt.node) return push_local(rt, to, e);
+    bool delivered = false;
+    if (to.is_local())
+        with_runtime(to.creation(), [&](runtime_impl& other) { delivered = push_local(other, to, e); });
+    return delivered;
+}
+
+void deliver(const pid& to, envelope_ptr e) {
+    process_control* self = current_process();
+    if (self) {
+        send_signal(*self->rt, to, std::move(e));
+        count_reduction(*self);
+        return;
+    }
+    // From a plain thread. A pid of another node is dropped until distribution reaches it.
+    if (to.is_local())
+        with_runtime(to.creation(), [&](runtime_impl& rt) { push_local(rt, to, e); });
+}
+
+} // namespace erl::detail

@@ -1,0 +1,270 @@
+// Processes: creation, the entry trampoline, ending, and the calls a process makes on itself.
+#include <erl/logger.hpp>
+#include <erl/process.hpp>
+#include <erl/receive.hpp>
+#include <erl/ref.hpp>
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "process/current.hpp"
+#include "process/process_control.hpp"
+#include "runtime/runtime_impl.hpp"
+#include "scheduler/scheduler.hpp"
+#include "signals/signals.hpp"
+
+namespace erl {
+namespace detail {
+
+process_control* current_process() noexcept {
+    scheduler* s = current_scheduler();
+    return s ? s->running : nullptr;
+}
+
+process_control& require_process(const char* operation) {
+    process_control* p = current_process();
+    if (!p) throw not_in_process(operation);
+    return *p;
+}
+
+message_list& messages_of(process_control& p) noexcept { return p.messages; }
+
+node_identity current_node() noexcept {
+    process_control* p = current_process();
+    if (!p) return {atoms::nonode_nohost, 0};
+    return {p->rt->node, p->rt->creation};
+}
+
+pid process_control::self_pid() const noexcept {
+    return pid(rt->node, number, serial.load(std::memory_order_relaxed), rt->creation);
+}
+
+void process_control::unref() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        scheduler* s = current_scheduler();
+        rt->table.release(this, s && &s->rt == rt ? &s->free_numbers : nullptr);
+    }
+}
+
+namespace {
+
+void log_crash(process_control& p, const exit_reason& reason) {
+    log_event e;
+    e.level = log_level::error;
+    e.kind = atom("crash_report");
+    e.process = p.self_pid();
+    if (const char* name = p.name_text.load(std::memory_order_relaxed)) e.name = atom(name);
+    e.reason = reason;
+    if (e.name != atom()) {
+        e.text = fmt::format("process {} ({}) exited with reason {}", e.process, e.name, reason);
+    } else {
+        e.text = fmt::format("process {} exited with reason {}", e.process, reason);
+    }
+    log(e);
+}
+
+// Everything with a destructor lives here, so that it is gone before the final switch.
+void run_body(process_control& p) {
+    exit_reason reason;
+    bool crashed = false;
+    try {
+        handle_signals(p); // a kill may have arrived before the process first ran
+        p.run(p.closure);
+    } catch (exit_exception& e) {
+        reason = std::move(e.reason);
+    } catch (...) {
+        reason = exit_reason::from_exception(std::current_exception());
+        crashed = true;
+    }
+    // An exit decided by a signal wins over whatever the unwinding code threw instead.
+    if (p.exiting) {
+        reason = p.exit_with;
+        crashed = false;
+    }
+    p.exiting = true;
+    p.terminating = true;
+    p.exit_with = reason;
+    p.destroy(p.closure);
+    if (crashed) log_crash(p, reason);
+    terminate_process(p, reason);
+}
+
+void process_entry(bctx::transfer_t t) noexcept {
+    auto* s = static_cast<scheduler*>(t.data);
+    s->ctx.fctx = t.fctx;
+    process_control* p = s->running;
+    first_entry(s->ctx);
+    run_body(*p);
+    // The process may have moved: return to whichever scheduler runs it now, for good.
+    p->why = switch_reason::exit;
+    scheduler* now = p->sched;
+    before_switch(p->ctx, now->ctx, true);
+    bctx::jump_fcontext(now->ctx.fctx, nullptr);
+    __builtin_unreachable();
+}
+
+} // namespace
+
+void switch_out(process_control& p, switch_reason why) noexcept {
+    p.why = why;
+    scheduler* s = p.sched;
+    before_switch(p.ctx, s->ctx);
+    bctx::transfer_t t = bctx::jump_fcontext(s->ctx.fctx, nullptr);
+    auto* resumed_by = static_cast<scheduler*>(t.data);
+    resumed_by->ctx.fctx = t.fctx;
+    after_switch(p.ctx, &resumed_by->ctx);
+}
+
+pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_ops& ops) {
+    process_control* parent = current_process();
+    if (!rt) {
+        if (!parent) throw not_in_process("spawn");
+        rt = parent->rt;
+    }
+    if (rt->stopping.load(std::memory_order_acquire))
+        throw std::runtime_error("erl::spawn: the runtime is shutting down");
+    scheduler* here = current_scheduler();
+    if (here && &here->rt != rt) here = nullptr;
+
+    process_control* p = rt->table.allocate(here ? &here->free_numbers : nullptr);
+    p->rt = rt;
+    try {
+        p->stack = rt->stacks.acquire(options.stack_size, here ? &here->stacks : nullptr);
+    } catch (...) {
+        p->unref();
+        throw;
+    }
+    // The function and its arguments go at the top of the new stack; the first frame below.
+    std::size_t align = std::max<std::size_t>(ops.align, 16);
+    auto top = reinterpret_cast<std::uintptr_t>(p->stack.high());
+    auto closure_at = (top - ops.size) & ~(std::uintptr_t(align) - 1);
+    try {
+        ops.construct(reinterpret_cast<void*>(closure_at), ops.source);
+    } catch (...) {
+        rt->stacks.release(p->stack, nullptr, here ? &here->stacks : nullptr);
+        p->unref();
+        throw;
+    }
+    auto frame_top = closure_at & ~std::uintptr_t(63);
+    std::size_t usable = frame_top - reinterpret_cast<std::uintptr_t>(p->stack.low);
+    p->ctx = execution_context{};
+    p->ctx.fctx = bctx::make_fcontext(reinterpret_cast<void*>(frame_top), usable, &process_entry);
+    p->ctx.stack_bottom = p->stack.low;
+    p->ctx.stack_size = p->stack.size;
+#if ERLCPP_TSAN
+    p->ctx.tsan_fiber = __tsan_create_fiber(0);
+#endif
+    p->deepest = reinterpret_cast<const char*>(frame_top);
+    p->closure = reinterpret_cast<void*>(closure_at);
+    p->run = ops.run;
+    p->destroy = ops.destroy;
+    p->sched = here ? here : &rt->pick_scheduler();
+
+    rt->live.fetch_add(1, std::memory_order_relaxed);
+    rt->spawned_total.fetch_add(1, std::memory_order_relaxed);
+    if (options.link && parent && parent->rt == rt) link_new_child(*parent, *p);
+    pid id = p->self_pid();
+    make_ready(p);
+    if (parent) count_reduction(*parent);
+    return id;
+}
+
+void handle_signals(process_control& p) {
+    if (p.exiting) {
+        // The process is unwinding (or its code swallowed the exit): signals wait for its end.
+        if (p.terminating) return;
+        throw exit_exception{p.exit_with};
+    }
+    if (p.inbox.load(std::memory_order_relaxed) == inbox_state::empty) return;
+    envelope* e = p.take_all();
+    while (e) {
+        envelope* next = e->next;
+        if (e->kind == signal_kind::message) {
+            p.messages.push_back(e);
+        } else {
+            handle_signal(p, e);
+        }
+        e = next;
+    }
+    if (p.exiting) throw exit_exception{p.exit_with};
+}
+
+void wait_signals(process_control& p, clock::time_point deadline, bool has_deadline) {
+    if (has_deadline) {
+        p.wait_timer.what = timer_entry::action::wake;
+        p.wait_timer.process = &p;
+        p.wait_timer.deadline = deadline;
+        p.sched->timers.insert(&p.wait_timer);
+    }
+    p.in_receive_wait = true;
+    switch_out(p, switch_reason::wait);
+    if (has_deadline && p.wait_timer.heap) p.wait_timer.heap->remove(&p.wait_timer);
+    try {
+        handle_signals(p);
+    } catch (...) {
+        p.in_receive_wait = false;
+        throw;
+    }
+    p.in_receive_wait = false;
+}
+
+void count_reduction(process_control& p) {
+    if (--p.reductions > 0) return;
+    switch_out(p, switch_reason::yield);
+    handle_signals(p);
+}
+
+} // namespace detail
+
+pid self() { return detail::require_process("self").self_pid(); }
+
+void exit(exit_reason reason) {
+    auto& p = detail::require_process("exit");
+    if (!p.exiting) {
+        p.exiting = true;
+        p.exit_with = reason;
+    }
+    throw detail::exit_exception{std::move(reason)};
+}
+
+void yield() {
+    auto& p = detail::require_process("yield");
+    detail::switch_out(p, detail::switch_reason::yield);
+    detail::handle_signals(p);
+}
+
+bool is_alive(const pid& id) {
+    bool alive = false;
+    auto check = [&](detail::runtime_impl& rt) {
+        if (auto* p = rt.table.acquire(id)) {
+            alive = p->inbox.load(std::memory_order_acquire) != detail::inbox_state::closed;
+            p->unref();
+        }
+    };
+    detail::process_control* me = detail::current_process();
+    if (me && me->rt->creation == id.creation() && me->rt->node == id.node()) {
+        check(*me->rt);
+    } else if (id.is_local()) {
+        detail::with_runtime(id.creation(), check);
+    }
+    return alive;
+}
+
+mailbox_mark mark_mailbox() {
+    auto& p = detail::require_process("mark_mailbox");
+    detail::handle_signals(p);
+    return mailbox_mark{p.messages.set_mark()};
+}
+
+ref make_ref() {
+    static std::atomic<std::uint64_t> counter{
+        std::uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) << 8};
+    std::uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
+    auto node = detail::current_node();
+    return ref(node.name, node.creation,
+               {std::uint32_t(n & 0x3ffff), std::uint32_t(n >> 18), std::uint32_t(n >> 50)});
+}
+
+} // namespace erl

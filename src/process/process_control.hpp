@@ -1,0 +1,134 @@
+// The process control block. One per live process, kept in the runtime's process table; the
+// memory is never returned while the runtime lives (type-stable), so a sender holding a stale
+// pid can always look at `refs` and `serial` safely.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include <erl/atom.hpp>
+#include <erl/detail/envelope.hpp>
+#include <erl/detail/message_list.hpp>
+#include <erl/exit_reason.hpp>
+#include <erl/pid.hpp>
+
+#include "context/execution_context.hpp"
+#include "context/stack_pool.hpp"
+#include "scheduler/timer_heap.hpp"
+
+namespace erl::detail {
+
+struct runtime_impl;
+class scheduler;
+struct signal_state;
+
+enum class switch_reason : std::uint8_t { yield, wait, exit };
+
+// The signal queue: a closable multi-producer stack of envelopes whose word also says whether
+// the owner is parked. Values: 0 empty; `parked` empty and the owner waits for a signal;
+// `closed` the owner has ended; otherwise the newest envelope (the chain runs newest first).
+// Whoever replaces `parked` must make the process runnable: exactly one party can.
+namespace inbox_state {
+inline constexpr std::uintptr_t empty = 0;
+inline constexpr std::uintptr_t parked = 1;
+inline constexpr std::uintptr_t closed = 2;
+} // namespace inbox_state
+
+enum class push_result { queued, woke, closed };
+
+struct process_control {
+    // --- read and written by other threads ---
+    std::atomic<std::uint32_t> refs{0};
+    std::atomic<std::uint32_t> serial{0};
+    std::atomic<std::uintptr_t> inbox{inbox_state::empty};
+    std::uint32_t number = 0;
+    runtime_impl* rt = nullptr;
+    process_control* next_ready = nullptr; // run-queue link
+    std::atomic<const char*> name_text{nullptr}; // registered name's text (overflow report)
+    atom registered_name;                         // guarded by runtime_impl::names_mutex
+    bool has_name = false;                        // guarded by runtime_impl::names_mutex
+    std::atomic<std::uint32_t> timers_to_me{0};  // send_after timers aimed at this process
+
+    // --- the process's own, or its scheduler's while it is switched out ---
+    execution_context ctx;
+    scheduler* sched = nullptr; // running on, or last ran on
+    stack_slot stack;
+    const char* deepest = nullptr; // lowest saved stack pointer seen
+    void* closure = nullptr;
+    void (*run)(void*) = nullptr;
+    void (*destroy)(void*) noexcept = nullptr;
+    switch_reason why = switch_reason::yield;
+    bool trap_exit = false;
+    bool exiting = false;     // an exit has been decided; the stack is unwinding
+    bool terminating = false; // the function has ended; the process is being torn down
+    bool in_receive_wait = false;
+    std::int32_t reductions = 0;
+    std::uint64_t reductions_total = 0;
+    message_list messages;
+    timer_entry wait_timer; // the receive timeout
+    exit_reason exit_with;  // the decided or final reason
+    std::unique_ptr<signal_state> signals; // links, monitors, name: made on first use
+
+    pid self_pid() const noexcept;
+
+    // Takes a reference unless the slot is free. Combined with a serial check this makes a pid
+    // lookup safe against the slot being reused.
+    bool try_ref() noexcept {
+        std::uint32_t n = refs.load(std::memory_order_relaxed);
+        while (n != 0) {
+            if (refs.compare_exchange_weak(n, n + 1, std::memory_order_acquire,
+                                           std::memory_order_relaxed))
+                return true;
+        }
+        return false;
+    }
+    void unref() noexcept;
+
+    push_result push(envelope* e) noexcept {
+        std::uintptr_t old = inbox.load(std::memory_order_relaxed);
+        for (;;) {
+            if (old == inbox_state::closed) return push_result::closed;
+            e->next = old == inbox_state::parked ? nullptr : reinterpret_cast<envelope*>(old);
+            if (inbox.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(e),
+                                            std::memory_order_acq_rel, std::memory_order_relaxed))
+                return old == inbox_state::parked ? push_result::woke : push_result::queued;
+        }
+    }
+    // The owner takes everything queued, oldest first.
+    envelope* take_all() noexcept { return reverse(inbox.exchange(0, std::memory_order_acquire)); }
+    // The owner ends: nothing more can be queued; returns what was, oldest first.
+    envelope* close() noexcept {
+        return reverse(inbox.exchange(inbox_state::closed, std::memory_order_seq_cst));
+    }
+    // Called by the scheduler after the process switched out to wait. False when a signal came
+    // in meanwhile (the process must run again).
+    bool park() noexcept {
+        std::uintptr_t expected = inbox_state::empty;
+        return inbox.compare_exchange_strong(expected, inbox_state::parked,
+                                             std::memory_order_acq_rel);
+    }
+    // A timer or the runtime wakes a parked process; true when this call did (and so must make
+    // it runnable).
+    bool unpark() noexcept {
+        std::uintptr_t expected = inbox_state::parked;
+        return inbox.compare_exchange_strong(expected, inbox_state::empty,
+                                             std::memory_order_acq_rel);
+    }
+
+  private:
+    static envelope* reverse(std::uintptr_t word) noexcept {
+        if (word <= inbox_state::closed) return nullptr;
+        envelope* e = reinterpret_cast<envelope*>(word);
+        envelope* prev = nullptr;
+        while (e) {
+            envelope* next = e->next;
+            e->next = prev;
+            prev = e;
+            e = next;
+        }
+        return prev;
+    }
+};
+
+} // namespace erl::detail

@@ -1,0 +1,165 @@
+#include <erl/runtime.hpp>
+
+#include <algorithm>
+#include <thread>
+
+#include "context/overflow.hpp"
+#include "context/sanitizers.hpp"
+#include "identity/node.hpp"
+#include "runtime/runtime_impl.hpp"
+#include "signals/signals.hpp"
+
+namespace erl {
+namespace detail {
+
+namespace {
+std::vector<runtime_impl*>& runtimes() {
+    static std::vector<runtime_impl*> v;
+    return v;
+}
+std::atomic<std::uint32_t> next_creation{1};
+
+std::size_t default_stack_bytes(const runtime_options& o) {
+    if (o.default_stack_size) return o.default_stack_size;
+    // std::sort alone used 31 KiB of stack under ASan (runtime-notes §2.2).
+    return under_asan ? 256 * 1024 : 64 * 1024;
+}
+} // namespace
+
+std::mutex& runtimes_mutex() noexcept {
+    static std::mutex m;
+    return m;
+}
+
+runtime_impl* find_runtime_locked(std::uint32_t creation) noexcept {
+    for (auto* rt : runtimes())
+        if (rt->creation == creation) return rt;
+    return nullptr;
+}
+
+runtime_impl::runtime_impl(const runtime_options& o)
+    : options(o), creation(next_creation.fetch_add(1)), table(o.max_processes),
+      stacks(default_stack_bytes(o)) {
+    if (options.reductions_per_slice <= 0) options.reductions_per_slice = 4000;
+    unsigned n = options.schedulers ? options.schedulers
+                                    : std::max(1u, std::thread::hardware_concurrency());
+    options.schedulers = n;
+    install_overflow_handler();
+    for (unsigned i = 0; i < n; ++i) schedulers.push_back(std::make_unique<scheduler>(*this, i));
+    {
+        std::lock_guard lock(runtimes_mutex());
+        runtimes().push_back(this);
+    }
+    for (auto& s : schedulers) s->start();
+}
+
+runtime_impl::~runtime_impl() {
+    {
+        std::lock_guard lock(runtimes_mutex());
+        std::erase(runtimes(), this);
+    }
+    for (auto& [id, e] : timers_by_ref) {
+        if (e->heap) e->heap->remove(e);
+        delete e;
+    }
+}
+
+void runtime_impl::process_ended() noexcept {
+    if (live.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard lock(wait_mutex);
+        wait_cv.notify_all();
+    }
+}
+
+void runtime_impl::wake_one_sleeper(scheduler* except) noexcept {
+    for (auto& s : schedulers) {
+        if (s.get() != except && s->sleeping.load(std::memory_order_relaxed)) {
+            s->notify();
+            return;
+        }
+    }
+}
+
+} // namespace detail
+
+runtime::runtime(runtime_options options)
+    : impl_(std::make_unique<detail::runtime_impl>(options)) {}
+
+runtime::~runtime() { shutdown(); }
+
+void runtime::wait() {
+    std::unique_lock lock(impl_->wait_mutex);
+    impl_->wait_cv.wait(lock, [&] {
+        return impl_->shutdown_requested || impl_->live.load(std::memory_order_acquire) == 0;
+    });
+}
+
+bool runtime::wait_for(std::chrono::steady_clock::duration timeout) {
+    std::unique_lock lock(impl_->wait_mutex);
+    return impl_->wait_cv.wait_for(lock, timeout, [&] {
+        return impl_->shutdown_requested || impl_->live.load(std::memory_order_acquire) == 0;
+    });
+}
+
+void runtime::request_shutdown() noexcept {
+    std::lock_guard lock(impl_->wait_mutex);
+    impl_->shutdown_requested = true;
+    impl_->wait_cv.notify_all();
+}
+
+void runtime::shutdown() {
+    auto& rt = *impl_;
+    if (rt.threads_exit.load()) return;
+    rt.stopping.store(true);
+    // Kill whatever is alive; processes spawned meanwhile by dying ones are refused above, but
+    // loop until the table is quiet in case one slipped in before `stopping` was seen.
+    while (rt.live.load(std::memory_order_acquire) != 0) {
+        std::size_t n = rt.table.capacity();
+        for (std::uint32_t i = 0; i < n; ++i) {
+            detail::process_control* p = rt.table.at(i);
+            if (!p || !p->try_ref()) continue;
+            pid id = p->self_pid();
+            p->unref();
+            detail::send_signal(rt, id,
+                                detail::envelope_ptr(new detail::exit_signal(
+                                    pid(), exit_reason::kill(), false)));
+        }
+        std::unique_lock lock(rt.wait_mutex);
+        rt.wait_cv.wait_for(lock, std::chrono::milliseconds(100),
+                            [&] { return rt.live.load(std::memory_order_acquire) == 0; });
+    }
+    rt.threads_exit.store(true);
+    for (auto& s : rt.schedulers) {
+        s->notify();
+    }
+    for (auto& s : rt.schedulers) s->join();
+    {
+        std::lock_guard lock(rt.wait_mutex);
+        rt.shutdown_requested = true;
+        rt.wait_cv.notify_all();
+    }
+}
+
+unsigned runtime::schedulers() const noexcept { return unsigned(impl_->schedulers.size()); }
+
+atom runtime::node() const noexcept { return impl_->node; }
+
+runtime_statistics runtime::statistics() const {
+    auto& rt = *impl_;
+    runtime_statistics s;
+    s.processes = rt.live.load();
+    s.links = std::size_t(std::max<std::int64_t>(0, rt.link_count.load()));
+    s.monitors = std::size_t(std::max<std::int64_t>(0, rt.monitor_count.load()));
+    {
+        std::lock_guard lock(rt.timers_mutex);
+        s.pending_timers = rt.timers_by_ref.size();
+    }
+    {
+        std::lock_guard lock(rt.names_mutex);
+        s.registered_names = rt.names.size();
+    }
+    s.spawned_total = rt.spawned_total.load();
+    return s;
+}
+
+} // namespace erl

@@ -1,0 +1,84 @@
+// Everything a runtime owns. Internal.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include <erl/atom.hpp>
+#include <erl/pid.hpp>
+#include <erl/ref.hpp>
+#include <erl/runtime.hpp>
+
+#include "context/stack_pool.hpp"
+#include "process/process_table.hpp"
+#include "scheduler/scheduler.hpp"
+
+namespace erl::detail {
+
+struct runtime_impl {
+    explicit runtime_impl(const runtime_options& options);
+    ~runtime_impl();
+
+    runtime_options options;
+    atom node = atoms::nonode_nohost;
+    std::uint32_t creation = 0; // unique per runtime in this program
+    process_table table;
+    stack_pool stacks;
+    std::vector<std::unique_ptr<scheduler>> schedulers;
+    std::atomic<unsigned> next_scheduler{0}; // round robin for spawns from plain threads
+
+    // Life and death.
+    std::atomic<std::size_t> live{0};
+    std::atomic<std::size_t> spawned_total{0};
+    std::atomic<bool> stopping{false}; // shutdown began: no new processes
+    std::atomic<bool> threads_exit{false};
+    std::mutex wait_mutex;
+    std::condition_variable wait_cv;
+    bool shutdown_requested = false;
+    std::atomic<int> sleepers{0};
+
+    // Signals bookkeeping (for statistics: nothing may leak).
+    std::atomic<std::int64_t> link_count{0};
+    std::atomic<std::int64_t> monitor_count{0};
+
+    // Registered names.
+    std::mutex names_mutex;
+    std::unordered_map<atom, pid> names;
+
+    // send_after timers, by reference and by destination.
+    std::mutex timers_mutex;
+    std::unordered_map<ref, timer_entry*> timers_by_ref;
+    std::unordered_map<pid, std::vector<ref>> timers_by_dest;
+
+    scheduler& pick_scheduler() noexcept {
+        return *schedulers[next_scheduler.fetch_add(1, std::memory_order_relaxed) %
+                           schedulers.size()];
+    }
+    void process_ended() noexcept;
+    void wake_one_sleeper(scheduler* except) noexcept;
+    void cancel_timers_to(const pid& dest) noexcept;
+};
+
+// The runtime whose processes carry `creation`, locked against its destruction while `fn` runs.
+// Returns false when no such runtime exists.
+template <typename Fn>
+bool with_runtime(std::uint32_t creation, Fn&& fn);
+
+std::mutex& runtimes_mutex() noexcept;
+runtime_impl* find_runtime_locked(std::uint32_t creation) noexcept;
+
+template <typename Fn>
+bool with_runtime(std::uint32_t creation, Fn&& fn) {
+    std::lock_guard lock(runtimes_mutex());
+    runtime_impl* rt = find_runtime_locked(creation);
+    if (!rt) return false;
+    fn(*rt);
+    return true;
+}
+
+} // namespace erl::detail

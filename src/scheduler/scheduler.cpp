@@ -1,0 +1,193 @@
+#include "scheduler/scheduler.hpp"
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "context/overflow.hpp"
+#include "process/process_control.hpp"
+#include "runtime/runtime_impl.hpp"
+#include "signals/signals.hpp"
+
+namespace erl::detail {
+
+namespace {
+thread_local scheduler* tl_scheduler = nullptr;
+constexpr unsigned timer_check_interval = 32; // dispatches between timer checks when busy
+constexpr unsigned idle_spins = 64;           // work searches before sleeping
+} // namespace
+
+// Opaque to the optimiser: a process may resume on another thread after any switch, so the
+// address of this thread_local must be computed afresh at every call (runtime-notes §4.2).
+__attribute__((noinline)) scheduler* current_scheduler() noexcept {
+    scheduler** p = &tl_scheduler;
+    asm volatile("" : "+r"(p));
+    return *p;
+}
+
+scheduler::scheduler(runtime_impl& r, unsigned i)
+    : rt(r), index(i), queue(std::make_unique<fifo_work_stealing>()) {}
+
+scheduler::~scheduler() { join(); }
+
+void scheduler::start() { thread_ = std::thread([this] { loop(); }); }
+
+void scheduler::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+void scheduler::push(process_control* p) noexcept {
+    p->sched = this;
+    queue->push(p);
+}
+
+void scheduler::notify() noexcept {
+    if (!sleeping.load(std::memory_order_seq_cst)) return;
+    std::lock_guard lock(sleep_mutex_);
+    wake_pending_ = true;
+    sleep_cv_.notify_one();
+}
+
+void make_ready(process_control* p) noexcept {
+    runtime_impl& rt = *p->rt;
+    scheduler* here = current_scheduler();
+    scheduler* target = here && &here->rt == &rt ? here : p->sched;
+    target->push(p);
+    if (target != here) target->notify();
+    if (rt.sleepers.load(std::memory_order_seq_cst) > 0 && target->queue->ready_count() > 1)
+        rt.wake_one_sleeper(target);
+}
+
+void scheduler::loop() {
+    tl_scheduler = this;
+#if ERLCPP_TSAN
+    ctx.tsan_fiber = __tsan_get_current_fiber();
+#endif
+    alternate_signal_stack altstack;
+    unsigned tick = 0;
+    for (;;) {
+        if (++tick % timer_check_interval == 0) fire_timers();
+        if (process_control* p = find_work()) {
+            run(p);
+            continue;
+        }
+        fire_timers();
+        if (process_control* p = find_work()) {
+            run(p);
+            continue;
+        }
+        if (rt.threads_exit.load(std::memory_order_acquire)) break;
+        bool found = false;
+        for (unsigned i = 0; i < idle_spins && !found; ++i) {
+            for (int k = 0; k < 32; ++k) __builtin_ia32_pause();
+            if (process_control* p = find_work()) {
+                run(p);
+                found = true;
+            }
+        }
+        if (!found) sleep();
+    }
+    rt.stacks.drain_cache(stacks);
+    rt.table.drain(free_numbers);
+    tl_scheduler = nullptr;
+}
+
+process_control* scheduler::find_work() noexcept {
+    if (process_control* p = queue->pop()) return p;
+    auto& all = rt.schedulers;
+    for (std::size_t i = 1; i < all.size(); ++i) {
+        scheduler& victim = *all[(index + i) % all.size()];
+        if (process_control* p = victim.queue->steal()) return p;
+    }
+    return nullptr;
+}
+
+void scheduler::run(process_control* p) {
+    running = p;
+    p->sched = this;
+    const int budget = rt.options.reductions_per_slice;
+    p->reductions = budget;
+    before_switch(ctx, p->ctx);
+    swap_eh_state(ctx, p->ctx);
+    bctx::transfer_t t = bctx::jump_fcontext(p->ctx.fctx, this);
+    swap_eh_state(p->ctx, ctx);
+    after_switch(ctx, nullptr);
+    running = nullptr;
+    p->reductions_total += std::uint64_t(budget - std::min(p->reductions, budget));
+    switch (p->why) {
+    case switch_reason::yield:
+    case switch_reason::wait: {
+        p->ctx.fctx = t.fctx;
+        auto sp = static_cast<const char*>(t.fctx);
+        if (sp < p->deepest) p->deepest = sp;
+        if (p->stack.guard == guard_kind::canary) check_canary(*p);
+        if (p->why == switch_reason::yield || !p->park()) queue->push(p);
+        // After a successful park another thread may already run p: no more touching it.
+        break;
+    }
+    case switch_reason::exit:
+        finish(p);
+        break;
+    }
+}
+
+void scheduler::finish(process_control* p) {
+    rt.stacks.release(p->stack, p->deepest, &stacks);
+    p->stack = stack_slot{};
+#if ERLCPP_TSAN
+    __tsan_destroy_fiber(p->ctx.tsan_fiber);
+    p->ctx.tsan_fiber = nullptr;
+#endif
+    p->exit_with = exit_reason();
+    p->unref(); // the process's own reference
+    rt.process_ended();
+}
+
+void scheduler::fire_timers() {
+    auto now = timer_heap::clock::now();
+    timers.expire(
+        now,
+        [](timer_entry* e) {
+            if (e->process->unpark()) make_ready(e->process);
+        },
+        due_);
+    if (due_.empty()) return;
+    for (timer_entry* e : due_) {
+        {
+            std::lock_guard lock(rt.timers_mutex);
+            rt.timers_by_ref.erase(e->id);
+            if (auto it = rt.timers_by_dest.find(e->dest); it != rt.timers_by_dest.end()) {
+                std::erase(it->second, e->id);
+                if (it->second.empty()) rt.timers_by_dest.erase(it);
+            }
+        }
+        send_signal(rt, e->dest, std::move(e->message));
+        delete e;
+    }
+    due_.clear();
+}
+
+void scheduler::sleep() {
+    std::unique_lock lock(sleep_mutex_);
+    sleeping.store(true, std::memory_order_seq_cst);
+    rt.sleepers.fetch_add(1, std::memory_order_seq_cst);
+    // Look once more after announcing the sleep: a push that missed the announcement is seen.
+    bool work = queue->ready_count() > 0;
+    for (auto& s : rt.schedulers) work = work || s->queue->ready_count() > 1;
+    if (!work && !wake_pending_ && !rt.threads_exit.load(std::memory_order_acquire)) {
+        auto deadline = timers.next_deadline();
+        if (deadline == timer_heap::clock::time_point::max()) {
+            sleep_cv_.wait(lock, [&] { return wake_pending_; });
+        } else {
+            sleep_cv_.wait_until(lock, deadline, [&] { return wake_pending_; });
+        }
+    }
+    wake_pending_ = false;
+    rt.sleepers.fetch_sub(1, std::memory_order_seq_cst);
+    sleeping.store(false, std::memory_order_seq_cst);
+}
+
+} // namespace erl::detail

@@ -1,0 +1,71 @@
+// One scheduler: an OS thread that runs ready processes, fires its timers, steals work when idle
+// and sleeps when there is none.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "context/execution_context.hpp"
+#include "context/stack_pool.hpp"
+#include "scheduler/run_queue.hpp"
+#include "scheduler/timer_heap.hpp"
+
+namespace erl::detail {
+
+struct runtime_impl;
+struct process_control;
+
+class scheduler {
+  public:
+    scheduler(runtime_impl& rt, unsigned index);
+    ~scheduler();
+
+    void start();
+    void join();
+
+    // Queues `p` here and wakes this thread if it sleeps. Any thread.
+    void push(process_control* p) noexcept;
+    // Wakes this thread if it sleeps (new work, an earlier timer, shutdown).
+    void notify() noexcept;
+
+    runtime_impl& rt;
+    const unsigned index;
+    execution_context ctx; // the thread's own stack while a process runs
+    std::unique_ptr<scheduling_algorithm> queue;
+    timer_heap timers;
+    stack_cache stacks;
+    std::vector<std::uint32_t> free_numbers; // process-table slots kept for lock-free spawns
+    process_control* running = nullptr;
+    std::atomic<bool> sleeping{false};
+
+  private:
+    void loop();
+    void run(process_control* p);
+    void finish(process_control* p);
+    process_control* find_work() noexcept;
+    void fire_timers();
+    void sleep();
+
+    std::mutex sleep_mutex_;
+    std::condition_variable sleep_cv_;
+    bool wake_pending_ = false;
+    std::vector<timer_entry*> due_;
+    std::thread thread_;
+};
+
+// The scheduler the calling thread runs, or nullptr (out of line: see runtime-notes §4.2).
+scheduler* current_scheduler() noexcept;
+
+// Makes a process runnable: on the calling scheduler when it belongs to the same runtime (so
+// processes that talk stay together), else where the process last ran.
+void make_ready(process_control* p) noexcept;
+
+// Switches the calling process out to its scheduler; returns when it runs again.
+void switch_out(process_control& p, switch_reason why) noexcept;
+
+} // namespace erl::detail

@@ -1,0 +1,72 @@
+// monitor, demonitor.
+#include <erl/monitor.hpp>
+#include <erl/registry.hpp>
+
+#include "process/process_control.hpp"
+#include "runtime/runtime_impl.hpp"
+#include "signals/signals.hpp"
+
+namespace erl {
+
+using namespace detail;
+
+namespace {
+
+ref monitor_impl(process_control& p, const pid& target, atom name) {
+    handle_signals(p);
+    const pid self = p.self_pid();
+    ref id = make_ref();
+    signals_of(p).monitoring.emplace(id, target);
+    p.rt->monitor_count.fetch_add(1, std::memory_order_relaxed);
+    bool sent = target && send_signal(*p.rt, target,
+                                      envelope_ptr(new monitor_signal(self, id, signal_kind::monitor)));
+    if (!sent) {
+        // Already dead (or never was): DOWN noproc, queued behind what is already there.
+        auto down = make_message<down_msg>(down_msg{id, target, exit_reason::noproc(), name});
+        down->kind = signal_kind::down;
+        p.push(down.release());
+    }
+    count_reduction(p);
+    return id;
+}
+
+} // namespace
+
+ref monitor(const pid& target) { return monitor_impl(require_process("monitor"), target, atom()); }
+
+ref monitor(atom name) {
+    auto& p = require_process("monitor");
+    auto target = whereis(name);
+    return monitor_impl(p, target.value_or(pid()), name);
+}
+
+bool demonitor(const ref& id, demonitor_option option) {
+    auto& p = require_process("demonitor");
+    handle_signals(p);
+    bool active = false;
+    if (p.signals) {
+        auto it = p.signals->monitoring.find(id);
+        if (it != p.signals->monitoring.end()) {
+            active = true;
+            pid target = it->second;
+            p.signals->monitoring.erase(it);
+            p.rt->monitor_count.fetch_sub(1, std::memory_order_relaxed);
+            send_signal(*p.rt, target,
+                        envelope_ptr(new monitor_signal(p.self_pid(), id, signal_kind::demonitor)));
+        }
+    }
+    if (option == demonitor_option::flush) {
+        for (envelope* e = p.messages.front(); e;) {
+            envelope* next = e->next;
+            if (e->type == type_key_of<down_msg>() &&
+                static_cast<message_envelope<down_msg>*>(e)->value.id == id) {
+                p.messages.remove(e);
+                e->destroy(e);
+            }
+            e = next;
+        }
+    }
+    return active;
+}
+
+} // namespace erl

@@ -1,0 +1,223 @@
+// Links, exit signals, monitors and a process's end, with Erlang's semantics (see
+// docs/semantics.md for the signal matrix and where erlcpp differs).
+#include "signals/signals.hpp"
+
+#include <erl/link.hpp>
+#include <erl/monitor.hpp>
+#include <erl/process.hpp>
+
+#include "process/process_control.hpp"
+#include "runtime/runtime_impl.hpp"
+#include "scheduler/scheduler.hpp"
+
+namespace erl::detail {
+
+signal_state& signals_of(process_control& p) {
+    if (!p.signals) p.signals = std::make_unique<signal_state>();
+    return *p.signals;
+}
+
+namespace {
+
+void append_message(process_control& p, envelope_ptr msg) { p.messages.push_back(msg.release()); }
+
+template <typename T>
+void append_message(process_control& p, T value) {
+    append_message(p, make_message<T>(std::move(value)));
+}
+
+void decide_exit(process_control& p, exit_reason reason) {
+    if (p.exiting) return; // the first decided exit wins
+    p.exiting = true;
+    p.exit_with = std::move(reason);
+}
+
+void handle_exit(process_control& p, exit_signal& s) {
+    const pid self = p.self_pid();
+    if (s.via_link) {
+        // An exit through a link counts only while the link exists (unlink cancels it).
+        if (!p.signals || p.signals->links.erase(s.from) == 0) return;
+        p.rt->link_count.fetch_sub(1, std::memory_order_relaxed);
+        if (p.trap_exit) {
+            append_message(p, exit_msg{s.from, std::move(s.reason)});
+        } else if (!s.reason.is_normal()) {
+            decide_exit(p, std::move(s.reason));
+        }
+        return;
+    }
+    // exit/2
+    if (s.reason.tag() == atoms::kill && !s.reason.has_detail()) {
+        decide_exit(p, exit_reason::killed()); // untrappable
+    } else if (p.trap_exit) {
+        append_message(p, exit_msg{s.from, std::move(s.reason)});
+    } else if (s.reason.is_normal()) {
+        if (s.from == self) decide_exit(p, exit_reason::normal());
+    } else {
+        decide_exit(p, std::move(s.reason));
+    }
+}
+
+} // namespace
+
+void handle_signal(process_control& p, envelope* raw) {
+    envelope_ptr e(raw);
+    runtime_impl& rt = *p.rt;
+    switch (e->kind) {
+    case signal_kind::exit:
+        handle_exit(p, static_cast<exit_signal&>(*e));
+        break;
+    case signal_kind::link: {
+        auto& s = static_cast<link_signal&>(*e);
+        if (signals_of(p).links.insert(s.from).second)
+            rt.link_count.fetch_add(1, std::memory_order_relaxed);
+        break;
+    }
+    case signal_kind::unlink: {
+        auto& s = static_cast<link_signal&>(*e);
+        if (p.signals && p.signals->links.erase(s.from))
+            rt.link_count.fetch_sub(1, std::memory_order_relaxed);
+        break;
+    }
+    case signal_kind::monitor: {
+        auto& s = static_cast<monitor_signal&>(*e);
+        if (signals_of(p).monitored_by.emplace(s.id, s.from).second)
+            rt.monitor_count.fetch_add(1, std::memory_order_relaxed);
+        break;
+    }
+    case signal_kind::demonitor: {
+        auto& s = static_cast<monitor_signal&>(*e);
+        if (p.signals && p.signals->monitored_by.erase(s.id))
+            rt.monitor_count.fetch_sub(1, std::memory_order_relaxed);
+        break;
+    }
+    case signal_kind::down: {
+        auto& m = static_cast<message_envelope<down_msg>&>(*e).value;
+        // A DOWN for a monitor the process has dropped (demonitor raced with the death) is
+        // not delivered, as in Erlang.
+        if (!p.signals || p.signals->monitoring.erase(m.id) == 0) break;
+        rt.monitor_count.fetch_sub(1, std::memory_order_relaxed);
+        e->kind = signal_kind::message;
+        p.messages.push_back(e.release());
+        break;
+    }
+    case signal_kind::info:
+        answer_info_request(p, *e);
+        break;
+    case signal_kind::message:
+        p.messages.push_back(e.release());
+        break;
+    }
+}
+
+void link_new_child(process_control& parent, process_control& child) {
+    signals_of(parent).links.insert(child.self_pid());
+    signals_of(child).links.insert(parent.self_pid());
+    parent.rt->link_count.fetch_add(2, std::memory_order_relaxed);
+}
+
+namespace {
+
+// A signal that reached a process after its end, answered on its behalf.
+void answer_for_dead(runtime_impl& rt, const pid& dead, envelope_ptr e) {
+    switch (e->kind) {
+    case signal_kind::link: {
+        auto& s = static_cast<link_signal&>(*e);
+        send_signal(rt, s.from, envelope_ptr(new exit_signal(dead, exit_reason::noproc(), true)));
+        break;
+    }
+    case signal_kind::monitor: {
+        auto& s = static_cast<monitor_signal&>(*e);
+        auto down = make_message<down_msg>(down_msg{s.id, dead, exit_reason::noproc(), atom()});
+        down->kind = signal_kind::down;
+        send_signal(rt, s.from, std::move(down));
+        break;
+    }
+    case signal_kind::info: {
+        answer_info_request_dead(*e);
+        break;
+    }
+    default:
+        break; // messages, exits, unlinks and demonitors to the dead are dropped
+    }
+}
+
+} // namespace
+
+void terminate_process(process_control& p, const exit_reason& reason) noexcept {
+    runtime_impl& rt = *p.rt;
+    const pid self = p.self_pid();
+    // 1. Nothing more gets in. What was queued is answered as the dead answer.
+    envelope* rest = p.close();
+    // 2. The message queue goes.
+    for (envelope* m = p.messages.release_all(); m;) {
+        envelope* next = m->next;
+        m->destroy(m);
+        m = next;
+    }
+    // 3. The name goes, so that a restarted process can take it at once.
+    if (p.name_text.load(std::memory_order_seq_cst)) {
+        std::lock_guard lock(rt.names_mutex);
+        if (p.has_name) rt.names.erase(p.registered_name);
+        p.has_name = false;
+        p.name_text.store(nullptr, std::memory_order_relaxed);
+    }
+    // 4. Signals queued before the end: a link or monitor made just before we died still gets
+    // its noproc answer (so nobody waits for ever).
+    while (rest) {
+        envelope* next = rest->next;
+        if (rest->kind == signal_kind::link || rest->kind == signal_kind::monitor ||
+            rest->kind == signal_kind::info) {
+            try {
+                answer_for_dead(rt, self, envelope_ptr(rest));
+            } catch (...) {
+            }
+        } else if (rest->kind == signal_kind::unlink && p.signals) {
+            auto* s = static_cast<link_signal*>(rest);
+            if (p.signals->links.erase(s->from)) rt.link_count.fetch_sub(1);
+            rest->destroy(rest);
+        } else if (rest->kind == signal_kind::demonitor && p.signals) {
+            auto* s = static_cast<monitor_signal*>(rest);
+            if (p.signals->monitored_by.erase(s->id)) rt.monitor_count.fetch_sub(1);
+            rest->destroy(rest);
+        } else if (rest->kind == signal_kind::down && p.signals) {
+            auto* d = static_cast<message_envelope<down_msg>*>(rest);
+            if (p.signals->monitoring.erase(d->value.id)) rt.monitor_count.fetch_sub(1);
+            rest->destroy(rest);
+        } else if (rest->kind == signal_kind::exit && p.signals) {
+            auto* s = static_cast<exit_signal*>(rest);
+            if (s->via_link && p.signals->links.erase(s->from)) rt.link_count.fetch_sub(1);
+            rest->destroy(rest);
+        } else {
+            rest->destroy(rest);
+        }
+        rest = next;
+    }
+    // 5. Links, monitors held on us, monitors we hold.
+    if (p.signals) {
+        auto& s = *p.signals;
+        try {
+            for (const pid& other : s.links)
+                send_signal(rt, other, envelope_ptr(new exit_signal(self, reason, true)));
+            for (auto& [id, watcher] : s.monitored_by) {
+                auto down = make_message<down_msg>(down_msg{id, self, reason, atom()});
+                down->kind = signal_kind::down;
+                send_signal(rt, watcher, std::move(down));
+            }
+            for (auto& [id, target] : s.monitoring)
+                send_signal(rt, target,
+                            envelope_ptr(new monitor_signal(self, id, signal_kind::demonitor)));
+        } catch (...) {
+            // Out of memory while dying: the peers lose a signal, the runtime goes on.
+        }
+        rt.link_count.fetch_sub(std::int64_t(s.links.size()), std::memory_order_relaxed);
+        rt.monitor_count.fetch_sub(std::int64_t(s.monitored_by.size() + s.monitoring.size()),
+                                   std::memory_order_relaxed);
+        s.links.clear();
+        s.monitored_by.clear();
+        s.monitoring.clear();
+    }
+    // 6. Timers aimed at us.
+    if (p.timers_to_me.load(std::memory_order_relaxed) != 0) rt.cancel_timers_to(self);
+}
+
+} // namespace erl::detail

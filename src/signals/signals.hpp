@@ -1,0 +1,79 @@
+// The signals layer: what other processes can do to a process besides messaging it (links,
+// exits, monitors, introspection), and what a process's end sets off. Internal.
+#pragma once
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include <erl/atom.hpp>
+#include <erl/detail/envelope.hpp>
+#include <erl/exit_reason.hpp>
+#include <erl/pid.hpp>
+#include <erl/ref.hpp>
+
+#include "process/process_control.hpp"
+
+namespace erl::detail {
+
+struct signal_state {
+    std::unordered_set<pid> links;
+    std::unordered_map<ref, pid> monitoring;   // monitors this process holds: ref -> target
+    std::unordered_map<ref, pid> monitored_by; // monitors on this process: ref -> watcher
+};
+
+signal_state& signals_of(process_control& p);
+
+struct exit_signal final : envelope {
+    pid from;
+    exit_reason reason;
+    bool via_link;
+    exit_signal(pid f, exit_reason r, bool link) : from(f), reason(std::move(r)), via_link(link) {
+        kind = signal_kind::exit;
+        destroy = [](envelope* e) noexcept { delete static_cast<exit_signal*>(e); };
+    }
+};
+
+struct link_signal final : envelope {
+    pid from;
+    link_signal(pid f, signal_kind k) : from(f) {
+        kind = k;
+        destroy = [](envelope* e) noexcept { delete static_cast<link_signal*>(e); };
+    }
+};
+
+struct monitor_signal final : envelope {
+    pid from;
+    ref id;
+    monitor_signal(pid f, ref r, signal_kind k) : from(f), id(r) {
+        kind = k;
+        destroy = [](envelope* e) noexcept { delete static_cast<monitor_signal*>(e); };
+    }
+};
+
+struct info_request final : envelope {
+    pid from;
+    ref id;
+    info_request(pid f, ref r) : from(f), id(r) {
+        kind = signal_kind::info;
+        destroy = [](envelope* e) noexcept { delete static_cast<info_request*>(e); };
+    }
+};
+void answer_info_request(process_control& p, envelope& request);
+void answer_info_request_dead(envelope& request);
+
+// Handles one non-message signal taken from the inbox (owns and frees it). May decide that the
+// process ends (sets p.exiting and p.exit_with); may append messages (exit_msg, down_msg).
+void handle_signal(process_control& p, envelope* e);
+
+// A process's end: closes its inbox, answers what was still queued, sends exit signals to its
+// links and DOWN to its watchers, drops its own monitors, releases its name and timers. Runs on
+// the dying process's stack; never throws.
+void terminate_process(process_control& p, const exit_reason& reason) noexcept;
+
+// spawn_link: both sides of the link, made before the child runs.
+void link_new_child(process_control& parent, process_control& child);
+
+// Pushes a signal to a pid; false when the target does not exist (the envelope is destroyed).
+bool send_signal(runtime_impl& rt, const pid& to, envelope_ptr e) noexcept;
+
+} // namespace erl::detail
