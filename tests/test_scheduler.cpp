@@ -1,0 +1,221 @@
+#include <catch2/catch.hpp>
+
+#include <erl/erl.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+TEST_CASE("spawn 100k processes and collect every result", "[scheduler][spawn]") {
+    erl::runtime rt({.schedulers = 2});
+    long long sum = 0;
+    rt.run([&] {
+        erl::pid me = erl::self();
+        const int n = 100000;
+        for (int i = 0; i < n; ++i) erl::spawn([me, i] { erl::send(me, i); });
+        for (int i = 0; i < n; ++i) sum += erl::receive([](int v) { return v; });
+    });
+    CHECK(sum == 100000LL * 99999 / 2);
+    CHECK(rt.statistics().processes == 0);
+}
+
+TEST_CASE("cross-scheduler send stress loses nothing", "[scheduler][stress]") {
+    erl::runtime rt({.schedulers = 4}); // more threads than cores: forces preemption and steals
+    const int senders = 16, each = 20000;
+    std::atomic<long long> total{0};
+    rt.run([&] {
+        erl::pid sink = erl::spawn([&] {
+            long long sum = 0;
+            std::vector<int> last(senders, -1);
+            for (int i = 0; i < senders * each; ++i) {
+                auto [who, v] = erl::receive([](std::pair<int, int> m) { return m; });
+                REQUIRE(v == last[who] + 1); // per-sender order holds across threads
+                last[who] = v;
+                sum += v;
+            }
+            total = sum;
+        });
+        for (int s = 0; s < senders; ++s)
+            erl::spawn([sink, s, each] {
+                for (int i = 0; i < each; ++i) erl::send(sink, std::make_pair(s, i));
+            });
+    });
+    CHECK(total == (long long)senders * each * (each - 1) / 2);
+}
+
+TEST_CASE("plain threads can send into a running runtime concurrently", "[scheduler][stress]") {
+    erl::runtime rt({.schedulers = 2});
+    std::atomic<int> got{0};
+    erl::pid sink = rt.spawn([&] {
+        for (int i = 0; i < 4 * 5000; ++i) got += erl::receive([](int v) { return v; });
+    });
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([sink] {
+            for (int i = 0; i < 5000; ++i) erl::send(sink, 1);
+        });
+    for (auto& t : threads) t.join();
+    rt.wait();
+    CHECK(got == 20000);
+}
+
+TEST_CASE("a busy process does not starve a pinger on the same scheduler", "[scheduler][fair]") {
+    erl::runtime rt({.schedulers = 1});
+    std::atomic<bool> stop{false};
+    int pongs = 0;
+    rt.run([&] {
+        // The busy process never waits; it only calls erl::yield() (or sends) now and then.
+        erl::spawn([&] {
+            while (!stop) erl::yield();
+        });
+        erl::spawn([&] {
+            while (!stop) erl::send(erl::self(), 0), erl::receive([](int) {});
+        });
+        erl::pid echo = erl::spawn([] {
+            for (;;) {
+                auto from = erl::receive([](erl::pid p) { return p; });
+                if (!from) return;
+                erl::send(from, 1);
+            }
+        });
+        for (int i = 0; i < 1000; ++i) {
+            erl::send(echo, erl::self());
+            pongs += erl::receive([](int v) { return v; });
+        }
+        erl::send(echo, erl::pid());
+        stop = true;
+    });
+    CHECK(pongs == 1000);
+}
+
+TEST_CASE("suspending inside a catch block keeps the exception state", "[scheduler][eh]") {
+    erl::runtime rt({.schedulers = 2});
+    std::atomic<int> correct{0};
+    rt.run([&] {
+        for (int i = 0; i < 50; ++i)
+            erl::spawn([&, i] {
+                try {
+                    throw std::runtime_error("e" + std::to_string(i));
+                } catch (const std::runtime_error&) {
+                    // Other processes throw and catch meanwhile, maybe on the other thread.
+                    for (int k = 0; k < 5; ++k) erl::yield();
+                    erl::sleep_for(1ms);
+                    try {
+                        throw; // must rethrow *our* exception
+                    } catch (const std::runtime_error& again) {
+                        if (std::string(again.what()) == "e" + std::to_string(i)) ++correct;
+                    }
+                    if (std::uncaught_exceptions() == 0 && std::current_exception()) ++correct;
+                }
+            });
+    });
+    CHECK(correct == 100);
+}
+
+TEST_CASE("one million processes alive at once", "[scheduler][million][.slow]") {
+    // Runs in the plain CI build (tag [million]); the default 64 KiB stacks, 1 page each.
+    erl::runtime rt({.schedulers = 2});
+    const int n = 1000000;
+    std::atomic<int> alive{0};
+    int replies = 0;
+    rt.run([&] {
+        erl::pid me = erl::self();
+        std::vector<erl::pid> pids;
+        pids.reserve(n);
+        for (int i = 0; i < n; ++i)
+            pids.push_back(erl::spawn([&alive, me] {
+                ++alive;
+                erl::receive([me](int v) { erl::send(me, v); });
+            }));
+        while (alive.load() < n) erl::sleep_for(10ms);
+        CHECK(rt.statistics().processes == std::size_t(n) + 1);
+        for (auto& p : pids) erl::send(p, 1);
+        for (int i = 0; i < n; ++i) replies += erl::receive([](int v) { return v; });
+    });
+    CHECK(replies == n);
+}
+
+TEST_CASE("the runtime shuts down with processes still waiting; their destructors run",
+          "[scheduler][shutdown]") {
+    std::atomic<int> destroyed{0};
+    struct guard {
+        std::atomic<int>* n;
+        ~guard() { ++*n; }
+    };
+    {
+        erl::runtime rt({.schedulers = 2});
+        for (int i = 0; i < 100; ++i)
+            rt.spawn([&] {
+                guard g{&destroyed};
+                erl::receive([](int) {}); // never comes
+            });
+        erl::runtime other({.schedulers = 1}); // a second runtime does not interfere
+        int got = 0;
+        other.run([&] { got = erl::receive([](int v) { return v; },
+                                           erl::after(1ms, [] { return 3; })); });
+        CHECK(got == 3);
+        CHECK_FALSE(rt.wait_for(20ms));
+        rt.shutdown();
+    }
+    CHECK(destroyed == 100);
+}
+
+TEST_CASE("request_shutdown makes wait return", "[scheduler][shutdown]") {
+    erl::runtime rt({.schedulers = 1});
+    erl::runtime* r = &rt;
+    rt.spawn([r] {
+        erl::sleep_for(5ms);
+        r->request_shutdown();
+        erl::receive([](int) {});
+    });
+    rt.wait();
+    rt.shutdown();
+    CHECK(rt.statistics().processes == 0);
+}
+
+TEST_CASE("erl::exit unwinds the caller with the given reason", "[process][exit]") {
+    erl::runtime rt({.schedulers = 1});
+    erl::exit_reason seen;
+    std::atomic<int> dtor{0};
+    struct guard {
+        std::atomic<int>* n;
+        ~guard() { ++*n; }
+    };
+    rt.run([&] {
+        erl::pid child = erl::spawn([&] {
+            guard g{&dtor};
+            erl::exit(erl::exit_reason::shutdown("bye"));
+        });
+        erl::monitor(child);
+        seen = erl::receive([](erl::down_msg d) { return d.reason; });
+    });
+    CHECK(seen == erl::exit_reason::shutdown("bye"));
+    CHECK(dtor == 1);
+}
+
+TEST_CASE("spawn options: a bigger stack for a deep process", "[process][stack]") {
+    erl::runtime rt({.schedulers = 1});
+    std::size_t depth_ok = 0;
+    rt.run([&] {
+        erl::spawn_options o;
+        o.stack_size = 1 << 20;
+        erl::spawn(o, [&] {
+            // ~400 KiB of frames: far beyond the 64 KiB default.
+            auto recurse = [](auto& self, int n) -> std::size_t {
+                volatile char pad[4000];
+                pad[0] = char(n);
+                return n == 0 ? pad[0] : self(self, n - 1) + 1;
+            };
+            depth_ok = recurse(recurse, 100);
+            auto info = erl::process_info(erl::self());
+            REQUIRE(info);
+            CHECK(info->stack_size == (1u << 20));
+        });
+    });
+    CHECK(depth_ok == 100);
+}
