@@ -52,10 +52,11 @@ TEST_CASE("tens of thousands of pending timers, fired in deadline order", "[time
         clock::time_point last{};
         for (int i = 0; i < n / 2; ++i) {
             auto due = erl::receive([](clock::time_point t) { return t; });
-            // The deadline the timer computed is a hair later than ours: allow 1 ms.
-            if (due + 1ms < last) ordered = false;
+            // The timer's own deadline is a little later than ours (its clock read comes after,
+            // and an insert may pay for a rehash): allow 10 ms of disorder, never earliness.
+            if (due + 10ms < last) ordered = false;
             last = std::max(last, due);
-            if (clock::now() + 1ms < due) ordered = false; // never early
+            if (clock::now() < due) ordered = false; // never early
         }
     });
     CHECK(ordered);

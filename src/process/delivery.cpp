@@ -11,36 +11,44 @@ namespace erl::detail {
 namespace {
 
 // Pushes `e` to `to` of runtime `rt`; false when `to` is not alive (e is then destroyed).
-bool push_local(runtime_impl& rt, const pid& to, envelope_ptr& e) noexcept {
+bool push_local(runtime_impl& rt, const pid& to, envelope_ptr& e, scheduler* here) noexcept {
     process_control* p = rt.table.acquire(to);
     if (!p) return false;
     push_result r = p->push(e.get());
     if (r != push_result::closed) e.release();
-    if (r == push_result::woke) make_ready(p);
-    p->unref();
+    if (r == push_result::woke) make_ready(p, here);
+    p->unref(here);
     return r != push_result::closed;
 }
 
 } // namespace
 
 bool send_signal(runtime_impl& rt, const pid& to, envelope_ptr e) noexcept {
-    if (to.creation() == rt.creation && to.node() == rt.node) return push_local(rt, to, e);
+    scheduler* here = current_scheduler();
+    if (to.creation() == rt.creation && to.node() == rt.node) return push_local(rt, to, e, here);
     bool delivered = false;
     if (to.is_local())
-        with_runtime(to.creation(), [&](runtime_impl& other) { delivered = push_local(other, to, e); });
+        with_runtime(to.creation(),
+                     [&](runtime_impl& other) { delivered = push_local(other, to, e, here); });
     return delivered;
 }
 
 void deliver(const pid& to, envelope_ptr e) {
-    process_control* self = current_process();
+    scheduler* here = current_scheduler();
+    process_control* self = here ? here->running : nullptr;
     if (self) {
-        send_signal(*self->rt, to, std::move(e));
+        runtime_impl& rt = *self->rt;
+        if (to.creation() == rt.creation && to.node() == rt.node) {
+            push_local(rt, to, e, here);
+        } else if (to.is_local()) {
+            with_runtime(to.creation(), [&](runtime_impl& other) { push_local(other, to, e, here); });
+        }
         count_reduction(*self);
         return;
     }
     // From a plain thread. A pid of another node is dropped until distribution reaches it.
     if (to.is_local())
-        with_runtime(to.creation(), [&](runtime_impl& rt) { push_local(rt, to, e); });
+        with_runtime(to.creation(), [&](runtime_impl& rt) { push_local(rt, to, e, nullptr); });
 }
 
 } // namespace erl::detail

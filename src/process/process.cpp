@@ -42,10 +42,11 @@ pid process_control::self_pid() const noexcept {
 }
 
 void process_control::unref() noexcept {
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        scheduler* s = current_scheduler();
-        rt->table.release(this, s && &s->rt == rt ? &s->free_numbers : nullptr);
-    }
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) last_unref(current_scheduler());
+}
+
+void process_control::last_unref(scheduler* here) noexcept {
+    rt->table.release(this, here && &here->rt == rt ? &here->free_numbers : nullptr);
 }
 
 namespace {

@@ -84,6 +84,11 @@ struct process_control {
         return false;
     }
     void unref() noexcept;
+    // Same, when the caller knows its scheduler (saves a thread-local lookup).
+    void unref(scheduler* here) noexcept {
+        if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) last_unref(here);
+    }
+    void last_unref(scheduler* here) noexcept;
 
     push_result push(envelope* e) noexcept {
         std::uintptr_t old = inbox.load(std::memory_order_relaxed);

@@ -41,6 +41,7 @@ struct runtime_impl {
     std::condition_variable wait_cv;
     bool shutdown_requested = false;
     std::atomic<int> sleepers{0};
+    std::atomic<int> idle{0}; // schedulers looking for work or asleep
 
     // Signals bookkeeping (for statistics: nothing may leak).
     std::atomic<std::int64_t> link_count{0};

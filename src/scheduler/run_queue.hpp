@@ -13,14 +13,18 @@ namespace erl::detail {
 class scheduling_algorithm {
   public:
     virtual ~scheduling_algorithm() = default;
-    // `p` is ready to run. Any thread may call this.
-    virtual void push(process_control* p) noexcept = 0;
-    // The next process for the owning thread, or nullptr when its own queue is empty.
+    // `p` is ready to run; called on the owning scheduler thread.
+    virtual void push_local(process_control* p) noexcept = 0;
+    // `p` is ready to run; called from any other thread.
+    virtual void push_remote(process_control* p) noexcept = 0;
+    // The next process for the owning thread, or nullptr when it has none of its own.
     virtual process_control* pop() noexcept = 0;
     // A process another (idle) scheduler may take, or nullptr; never blocks.
     virtual process_control* steal() noexcept = 0;
-    // How many processes wait in this queue (approximate between threads).
+    // How many processes wait here (approximate between threads).
     virtual std::size_t ready_count() const noexcept = 0;
+    // How many of them another scheduler could steal.
+    virtual std::size_t stealable() const noexcept = 0;
 };
 
 // A tiny test-and-test-and-set lock: the critical sections are a few pointer writes.
@@ -42,52 +46,96 @@ class spinlock {
     std::atomic<bool> locked_{false};
 };
 
-class fifo_work_stealing final : public scheduling_algorithm {
+// FIFO per scheduler. Work the owner makes for itself goes to a private list that costs no atomic
+// instruction; only while some scheduler is idle does new work go to the shared, stealable list
+// (and work from other threads always does). The owner serves the shared list regularly too, so
+// nothing waits there for ever.
+class fifo_work_sharing final : public scheduling_algorithm {
   public:
-    void push(process_control* p) noexcept override {
-        p->next_ready = nullptr;
-        lock_.lock();
-        if (tail_) {
-            tail_->next_ready = p;
-        } else {
-            head_ = p;
+    explicit fifo_work_sharing(const std::atomic<int>& idle_schedulers) noexcept
+        : idle_(idle_schedulers) {}
+
+    void push_local(process_control* p) noexcept override {
+        if (local_.count > 0 && idle_.load(std::memory_order_relaxed) > 0) {
+            push_shared(p);
+            return;
         }
-        tail_ = p;
-        lock_.unlock();
-        // seq_cst: pairs with a scheduler that announces it sleeps, then looks at the count.
-        size_.fetch_add(1, std::memory_order_seq_cst);
+        local_.append(p);
+        local_size_.store(local_.count, std::memory_order_relaxed);
     }
+    void push_remote(process_control* p) noexcept override { push_shared(p); }
+
     process_control* pop() noexcept override {
-        if (size_.load(std::memory_order_seq_cst) == 0) return nullptr;
-        lock_.lock();
-        process_control* p = take();
-        lock_.unlock();
+        // Every so often, or when the private list is empty, the shared one goes first.
+        if ((++pops_ & 63) == 0 || local_.count == 0) {
+            if (process_control* p = take_shared()) return p;
+        }
+        process_control* p = local_.take();
+        if (p) local_size_.store(local_.count, std::memory_order_relaxed);
         return p;
     }
     process_control* steal() noexcept override {
-        if (size_.load(std::memory_order_relaxed) == 0 || !lock_.try_lock()) return nullptr;
-        process_control* p = take();
+        if (shared_size_.load(std::memory_order_relaxed) == 0 || !lock_.try_lock()) return nullptr;
+        process_control* p = shared_.take();
+        shared_size_.store(shared_.count, std::memory_order_relaxed);
         lock_.unlock();
         return p;
     }
     std::size_t ready_count() const noexcept override {
-        return size_.load(std::memory_order_seq_cst);
+        return local_size_.load(std::memory_order_relaxed) +
+               shared_size_.load(std::memory_order_relaxed);
+    }
+    std::size_t stealable() const noexcept override {
+        return shared_size_.load(std::memory_order_relaxed);
     }
 
   private:
-    process_control* take() noexcept {
-        process_control* p = head_;
-        if (!p) return nullptr;
-        head_ = p->next_ready;
-        if (!head_) tail_ = nullptr;
-        p->next_ready = nullptr;
-        size_.fetch_sub(1, std::memory_order_relaxed);
+    struct list {
+        process_control* head = nullptr;
+        process_control* tail = nullptr;
+        std::size_t count = 0;
+        void append(process_control* p) noexcept {
+            p->next_ready = nullptr;
+            if (tail) {
+                tail->next_ready = p;
+            } else {
+                head = p;
+            }
+            tail = p;
+            ++count;
+        }
+        process_control* take() noexcept {
+            process_control* p = head;
+            if (!p) return nullptr;
+            head = p->next_ready;
+            if (!head) tail = nullptr;
+            p->next_ready = nullptr;
+            --count;
+            return p;
+        }
+    };
+    void push_shared(process_control* p) noexcept {
+        lock_.lock();
+        shared_.append(p);
+        shared_size_.store(shared_.count, std::memory_order_relaxed);
+        lock_.unlock();
+    }
+    process_control* take_shared() noexcept {
+        if (shared_size_.load(std::memory_order_relaxed) == 0) return nullptr;
+        lock_.lock();
+        process_control* p = shared_.take();
+        shared_size_.store(shared_.count, std::memory_order_relaxed);
+        lock_.unlock();
         return p;
     }
+
+    const std::atomic<int>& idle_;
+    list local_; // owner thread only
+    std::atomic<std::size_t> local_size_{0};
+    unsigned pops_ = 0;
     spinlock lock_;
-    process_control* head_ = nullptr;
-    process_control* tail_ = nullptr;
-    std::atomic<std::size_t> size_{0};
+    list shared_; // guarded by lock_
+    std::atomic<std::size_t> shared_size_{0};
 };
 
 } // namespace erl::detail

@@ -15,7 +15,8 @@
 namespace erl::detail {
 
 namespace {
-thread_local scheduler* tl_scheduler = nullptr;
+// initial-exec: one %fs-relative load, no __tls_get_addr call, also when built as PIC.
+thread_local scheduler* tl_scheduler __attribute__((tls_model("initial-exec"))) = nullptr;
 constexpr unsigned timer_check_interval = 32; // dispatches between timer checks when busy
 constexpr unsigned idle_spins = 64;           // work searches before sleeping
 } // namespace
@@ -29,7 +30,7 @@ __attribute__((noinline)) scheduler* current_scheduler() noexcept {
 }
 
 scheduler::scheduler(runtime_impl& r, unsigned i)
-    : rt(r), index(i), queue(std::make_unique<fifo_work_stealing>()) {}
+    : rt(r), index(i), queue(std::make_unique<fifo_work_sharing>(r.idle)) {}
 
 scheduler::~scheduler() { join(); }
 
@@ -39,27 +40,35 @@ void scheduler::join() {
     if (thread_.joinable()) thread_.join();
 }
 
-void scheduler::push(process_control* p) noexcept {
+void scheduler::push(process_control* p, bool from_owner) noexcept {
     p->sched = this;
-    queue->push(p);
+    if (from_owner) {
+        queue->push_local(p);
+    } else {
+        queue->push_remote(p);
+    }
 }
 
 void scheduler::notify() noexcept {
-    if (!sleeping.load(std::memory_order_seq_cst)) return;
+    // Pairs with the fence in sleep(): either this sees `sleeping`, or the sleeper sees the work.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!sleeping.load(std::memory_order_relaxed)) return;
     std::lock_guard lock(sleep_mutex_);
     wake_pending_ = true;
     sleep_cv_.notify_one();
 }
 
-void make_ready(process_control* p) noexcept {
+void make_ready(process_control* p, scheduler* here) noexcept {
     runtime_impl& rt = *p->rt;
-    scheduler* here = current_scheduler();
     scheduler* target = here && &here->rt == &rt ? here : p->sched;
-    target->push(p);
+    target->push(p, target == here);
     if (target != here) target->notify();
-    if (rt.sleepers.load(std::memory_order_seq_cst) > 0 && target->queue->ready_count() > 1)
+    // Spread work to an idle scheduler (it steals). A missed wake-up here only delays that.
+    if (rt.sleepers.load(std::memory_order_relaxed) > 0 && target->queue->stealable() > 0)
         rt.wake_one_sleeper(target);
 }
+
+void make_ready(process_control* p) noexcept { make_ready(p, current_scheduler()); }
 
 void scheduler::loop() {
     tl_scheduler = this;
@@ -80,15 +89,19 @@ void scheduler::loop() {
             continue;
         }
         if (rt.threads_exit.load(std::memory_order_acquire)) break;
-        bool found = false;
+        // Idle: say so (busy schedulers then share new work), look a little longer, then sleep.
+        rt.idle.fetch_add(1, std::memory_order_relaxed);
+        process_control* found = nullptr;
         for (unsigned i = 0; i < idle_spins && !found; ++i) {
             for (int k = 0; k < 32; ++k) __builtin_ia32_pause();
-            if (process_control* p = find_work()) {
-                run(p);
-                found = true;
-            }
+            found = find_work();
         }
-        if (!found) sleep();
+        if (!found) {
+            sleep();
+            found = find_work();
+        }
+        rt.idle.fetch_sub(1, std::memory_order_relaxed);
+        if (found) run(found);
     }
     rt.stacks.drain_cache(stacks);
     rt.table.drain(free_numbers);
@@ -124,7 +137,7 @@ void scheduler::run(process_control* p) {
         auto sp = static_cast<const char*>(t.fctx);
         if (sp < p->deepest) p->deepest = sp;
         if (p->stack.guard == guard_kind::canary) check_canary(*p);
-        if (p->why == switch_reason::yield || !p->park()) queue->push(p);
+        if (p->why == switch_reason::yield || !p->park()) queue->push_local(p);
         // After a successful park another thread may already run p: no more touching it.
         break;
     }
@@ -150,8 +163,8 @@ void scheduler::fire_timers() {
     auto now = timer_heap::clock::now();
     timers.expire(
         now,
-        [](timer_entry* e) {
-            if (e->process->unpark()) make_ready(e->process);
+        [this](timer_entry* e) {
+            if (e->process->unpark()) make_ready(e->process, this);
         },
         due_);
     if (due_.empty()) return;
@@ -172,11 +185,12 @@ void scheduler::fire_timers() {
 
 void scheduler::sleep() {
     std::unique_lock lock(sleep_mutex_);
-    sleeping.store(true, std::memory_order_seq_cst);
-    rt.sleepers.fetch_add(1, std::memory_order_seq_cst);
+    sleeping.store(true, std::memory_order_relaxed);
+    rt.sleepers.fetch_add(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     // Look once more after announcing the sleep: a push that missed the announcement is seen.
     bool work = queue->ready_count() > 0;
-    for (auto& s : rt.schedulers) work = work || s->queue->ready_count() > 1;
+    for (auto& s : rt.schedulers) work = work || s->queue->stealable() > 0;
     if (!work && !wake_pending_ && !rt.threads_exit.load(std::memory_order_acquire)) {
         auto deadline = timers.next_deadline();
         if (deadline == timer_heap::clock::time_point::max()) {

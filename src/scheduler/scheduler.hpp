@@ -28,8 +28,8 @@ class scheduler {
     void start();
     void join();
 
-    // Queues `p` here and wakes this thread if it sleeps. Any thread.
-    void push(process_control* p) noexcept;
+    // Queues `p` here; `from_owner` when called on this scheduler's own thread.
+    void push(process_control* p, bool from_owner) noexcept;
     // Wakes this thread if it sleeps (new work, an earlier timer, shutdown).
     void notify() noexcept;
 
@@ -64,6 +64,7 @@ scheduler* current_scheduler() noexcept;
 // Makes a process runnable: on the calling scheduler when it belongs to the same runtime (so
 // processes that talk stay together), else where the process last ran.
 void make_ready(process_control* p) noexcept;
+void make_ready(process_control* p, scheduler* here) noexcept;
 
 // Switches the calling process out to its scheduler; returns when it runs again.
 void switch_out(process_control& p, switch_reason why) noexcept;
