@@ -77,9 +77,10 @@ inline void first_entry(execution_context& from) noexcept {
 #endif
 }
 
-// Installs `incoming`'s exception state on this thread and keeps the thread's own in `outgoing`.
-inline void swap_eh_state(execution_context& outgoing, const execution_context& incoming) noexcept {
-    eh_state* g = thread_eh_state();
+// Installs `incoming`'s exception state in the thread's globals `g` (the scheduler thread's own
+// thread_eh_state(), looked up once) and keeps what was there in `outgoing`.
+inline void swap_eh_state(eh_state* g, execution_context& outgoing,
+                          const execution_context& incoming) noexcept {
     outgoing.eh = *g;
     *g = incoming.eh;
 }

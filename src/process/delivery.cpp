@@ -12,6 +12,16 @@ namespace {
 
 // Pushes `e` to `to` of runtime `rt`; false when `to` is not alive (e is then destroyed).
 bool push_local(runtime_impl& rt, const pid& to, envelope_ptr& e, scheduler* here) noexcept {
+    if (here && &here->rt == &rt) {
+        // On one of the runtime's own schedulers: no reference needed (process_table.hpp).
+        process_control* p = rt.table.at(to.number());
+        if (!p) return false;
+        push_result r = p->push_checked(e.get(), to.serial());
+        if (r == push_result::closed) return false;
+        e.release();
+        if (r == push_result::woke) make_ready(p, here);
+        return true;
+    }
     process_control* p = rt.table.acquire(to);
     if (!p) return false;
     push_result r = p->push(e.get());

@@ -46,7 +46,7 @@ void process_control::unref() noexcept {
 }
 
 void process_control::last_unref(scheduler* here) noexcept {
-    rt->table.release(this, here && &here->rt == rt ? &here->free_numbers : nullptr);
+    rt->table.release(this, here && &here->rt == rt ? &here->slots : nullptr);
 }
 
 namespace {
@@ -129,7 +129,7 @@ pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_
     scheduler* here = current_scheduler();
     if (here && &here->rt != rt) here = nullptr;
 
-    process_control* p = rt->table.allocate(here ? &here->free_numbers : nullptr);
+    process_control* p = rt->table.allocate(here ? &here->slots : nullptr);
     p->rt = rt;
     try {
         p->stack = rt->stacks.acquire(options.stack_size, here ? &here->stacks : nullptr);

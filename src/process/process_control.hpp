@@ -100,6 +100,21 @@ struct process_control {
                 return old == inbox_state::parked ? push_result::woke : push_result::queued;
         }
     }
+    // push() for a sender that holds no reference, only a pid: valid while the slot cannot be
+    // reused under it (a scheduler thread, inside a time slice: process_table.hpp). The serial is
+    // checked after reading the inbox, whose reset on reuse is a release store.
+    push_result push_checked(envelope* e, std::uint32_t expected_serial) noexcept {
+        std::uintptr_t old = inbox.load(std::memory_order_acquire);
+        for (;;) {
+            if (old == inbox_state::closed ||
+                serial.load(std::memory_order_relaxed) != expected_serial)
+                return push_result::closed;
+            e->next = old == inbox_state::parked ? nullptr : reinterpret_cast<envelope*>(old);
+            if (inbox.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(e),
+                                            std::memory_order_acq_rel, std::memory_order_acquire))
+                return old == inbox_state::parked ? push_result::woke : push_result::queued;
+        }
+    }
     // The owner takes everything queued, oldest first.
     envelope* take_all() noexcept { return reverse(inbox.exchange(0, std::memory_order_acquire)); }
     // The owner ends: nothing more can be queued; returns what was, oldest first.

@@ -17,46 +17,83 @@ process_table::~process_table() {
     for (std::size_t i = 0; i < max_chunks_; ++i) delete[] chunks_[i].load();
 }
 
-process_control* process_table::allocate(std::vector<std::uint32_t>* cache) {
+std::vector<std::uint64_t> process_table::snapshot() const {
+    std::vector<std::uint64_t> snap(clocks_.size());
+    for (std::size_t i = 0; i < clocks_.size(); ++i)
+        snap[i] = clocks_[i]->load(std::memory_order_acquire);
+    return snap;
+}
+
+bool process_table::grace_passed(const std::vector<std::uint64_t>& snap) const noexcept {
+    for (std::size_t i = 0; i < clocks_.size(); ++i) {
+        std::uint64_t now = clocks_[i]->load(std::memory_order_acquire);
+        if ((now & offline_bit) == 0 && now == snap[i]) return false;
+    }
+    return true;
+}
+
+void process_table::reclaim(slot_cache& cache) {
+    if (!cache.retired.empty()) {
+        cache.waiting.push_back({std::move(cache.retired), snapshot()});
+        cache.retired = {};
+    }
+    while (!cache.waiting.empty() && grace_passed(cache.waiting.front().snapshot)) {
+        auto& batch = cache.waiting.front().numbers;
+        cache.free.insert(cache.free.end(), batch.begin(), batch.end());
+        cache.waiting.pop_front();
+    }
+}
+
+std::uint32_t process_table::take_global(slot_cache* cache) {
+    reclaim(global_retired_);
+    if (!global_retired_.free.empty()) {
+        std::uint32_t number = global_retired_.free.back();
+        global_retired_.free.pop_back();
+        if (cache) {
+            std::size_t n = std::min(cache_batch, global_retired_.free.size());
+            cache->free.insert(cache->free.end(), global_retired_.free.end() - n,
+                               global_retired_.free.end());
+            global_retired_.free.resize(global_retired_.free.size() - n);
+        }
+        return number;
+    }
+    std::uint32_t number = fresh_.load(std::memory_order_relaxed);
+    if (number >= max_chunks_ * chunk_size)
+        throw std::length_error("erl::spawn: system_limit (too many processes)");
+    std::size_t c = number >> chunk_bits;
+    if (!chunks_[c].load(std::memory_order_relaxed)) {
+        auto* chunk = new process_control[chunk_size];
+        chunks_[c].store(chunk, std::memory_order_release);
+    }
+    fresh_.store(number + 1, std::memory_order_release);
+    return number;
+}
+
+process_control* process_table::allocate(slot_cache* cache) {
+    if (in_use_.load(std::memory_order_relaxed) >= max_processes_)
+        throw std::length_error("erl::spawn: system_limit (too many processes)");
     std::uint32_t number;
-    if (cache && !cache->empty()) {
-        number = cache->back();
-        cache->pop_back();
+    if (cache && cache->free.empty() && (cache->retired.size() >= cache_batch || !cache->waiting.empty()))
+        reclaim(*cache);
+    if (cache && !cache->free.empty()) {
+        number = cache->free.back();
+        cache->free.pop_back();
     } else {
         std::lock_guard lock(mutex_);
-        if (in_use_.load(std::memory_order_relaxed) >= max_processes_)
-            throw std::length_error("erl::spawn: system_limit (too many processes)");
-        if (!free_.empty()) {
-            number = free_.back();
-            free_.pop_back();
-            // Take a batch for the scheduler's cache while holding the lock anyway.
-            if (cache) {
-                std::size_t n = std::min(cache_batch, free_.size());
-                cache->insert(cache->end(), free_.end() - n, free_.end());
-                free_.resize(free_.size() - n);
-            }
-        } else {
-            number = fresh_.load(std::memory_order_relaxed);
-            if (number >= max_chunks_ * chunk_size)
-                throw std::length_error("erl::spawn: system_limit (too many processes)");
-            std::size_t c = number >> chunk_bits;
-            if (!chunks_[c].load(std::memory_order_relaxed)) {
-                auto* chunk = new process_control[chunk_size];
-                chunks_[c].store(chunk, std::memory_order_release);
-            }
-            fresh_.store(number + 1, std::memory_order_release);
-        }
+        number = take_global(cache);
     }
     in_use_.fetch_add(1, std::memory_order_relaxed);
     process_control* p = at(number);
     p->number = number;
     p->serial.store(p->serial.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    p->inbox.store(inbox_state::empty, std::memory_order_relaxed);
-    p->refs.store(1, std::memory_order_release); // publishes the new serial to lookups
+    // Release: a sender that sees the fresh inbox also sees the new serial (and drops a message
+    // meant for the slot's previous process).
+    p->inbox.store(inbox_state::empty, std::memory_order_release);
+    p->refs.store(1, std::memory_order_release);
     return p;
 }
 
-void process_table::release(process_control* p, std::vector<std::uint32_t>* cache) noexcept {
+void process_table::release(process_control* p, slot_cache* cache) noexcept {
     // Reset what the next process in this slot must not inherit.
     p->signals.reset();
     p->messages.release_all();
@@ -71,25 +108,28 @@ void process_table::release(process_control* p, std::vector<std::uint32_t>* cach
     p->timers_to_me.store(0, std::memory_order_relaxed);
     p->wait_timer = timer_entry{};
     in_use_.fetch_sub(1, std::memory_order_relaxed);
-    if (cache && cache->size() < 4 * cache_batch) {
-        cache->push_back(p->number);
-        return;
-    }
-    std::lock_guard lock(mutex_);
     try {
-        free_.push_back(p->number);
+        if (cache) {
+            cache->retired.push_back(p->number);
+            return;
+        }
+        std::lock_guard lock(mutex_);
+        global_retired_.retired.push_back(p->number);
     } catch (...) {
-        // The slot is lost until the runtime ends; nothing else is.
+        // Out of memory: the slot is lost until the runtime ends; nothing else is.
     }
 }
 
-void process_table::drain(std::vector<std::uint32_t>& cache) noexcept {
+void process_table::drain(slot_cache& cache) noexcept {
     std::lock_guard lock(mutex_);
     try {
-        free_.insert(free_.end(), cache.begin(), cache.end());
+        auto& to = global_retired_.free;
+        to.insert(to.end(), cache.free.begin(), cache.free.end());
+        to.insert(to.end(), cache.retired.begin(), cache.retired.end());
+        for (auto& b : cache.waiting) to.insert(to.end(), b.numbers.begin(), b.numbers.end());
     } catch (...) {
     }
-    cache.clear();
+    cache = slot_cache{};
 }
 
 } // namespace erl::detail

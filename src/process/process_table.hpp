@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -15,6 +16,23 @@
 
 namespace erl::detail {
 
+// Slots of ended processes are reused only after a grace period (quiescent-state-based
+// reclamation): every scheduler must have finished the time slice it was in when the slot was
+// retired. A process sending on a scheduler thread can therefore look a pid up and push to its
+// inbox with no reference count at all: the slot cannot change hands under it.
+inline constexpr std::uint64_t offline_bit = std::uint64_t(1) << 63;
+
+// A scheduler's share of the table: slots ready for reuse and slots waiting out their grace.
+struct slot_cache {
+    std::vector<std::uint32_t> free;
+    std::vector<std::uint32_t> retired;
+    struct sealed_batch {
+        std::vector<std::uint32_t> numbers;
+        std::vector<std::uint64_t> snapshot;
+    };
+    std::deque<sealed_batch> waiting;
+};
+
 class process_table {
   public:
     static constexpr std::size_t chunk_bits = 12;
@@ -24,13 +42,18 @@ class process_table {
     explicit process_table(std::size_t max_processes);
     ~process_table();
 
+    // The schedulers' quiescence counters (set once, before any process runs).
+    void set_clocks(std::vector<const std::atomic<std::uint64_t>*> clocks) {
+        clocks_ = std::move(clocks);
+    }
+
     // A fresh block holding one reference (the process's own), with a new serial. Throws
-    // erl::system_limit when max_processes are alive.
-    process_control* allocate(std::vector<std::uint32_t>* cache);
-    // Returns a block whose last reference is gone. `cache`: the calling scheduler's, if any.
-    void release(process_control* p, std::vector<std::uint32_t>* cache) noexcept;
-    // Gives a scheduler's cached slots back (when it stops).
-    void drain(std::vector<std::uint32_t>& cache) noexcept;
+    // std::length_error (Erlang's system_limit) when max_processes are alive.
+    process_control* allocate(slot_cache* cache);
+    // Retires a block whose last reference is gone. `cache`: the calling scheduler's, if any.
+    void release(process_control* p, slot_cache* cache) noexcept;
+    // Gives a scheduler's slots back (when it stops; no process runs any more).
+    void drain(slot_cache& cache) noexcept;
 
     // The live process `id` names, with a reference the caller must drop; nullptr when none.
     process_control* acquire(const pid& id) noexcept {
@@ -51,6 +74,13 @@ class process_table {
     std::size_t capacity() const noexcept { return fresh_.load(std::memory_order_acquire); }
 
   private:
+    std::vector<std::uint64_t> snapshot() const;
+    bool grace_passed(const std::vector<std::uint64_t>& snapshot) const noexcept;
+    void reclaim(slot_cache& cache);
+    std::uint32_t take_global(slot_cache* cache); // under mutex_
+
+    std::vector<const std::atomic<std::uint64_t>*> clocks_;
+    slot_cache global_retired_; // retirements from plain threads; guarded by mutex_
     std::size_t max_processes_;
     std::size_t max_chunks_;
     std::unique_ptr<std::atomic<process_control*>[]> chunks_;

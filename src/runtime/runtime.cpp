@@ -46,6 +46,9 @@ runtime_impl::runtime_impl(const runtime_options& o)
     options.schedulers = n;
     install_overflow_handler();
     for (unsigned i = 0; i < n; ++i) schedulers.push_back(std::make_unique<scheduler>(*this, i));
+    std::vector<const std::atomic<std::uint64_t>*> clocks;
+    for (auto& s : schedulers) clocks.push_back(&s->quiescent);
+    table.set_clocks(std::move(clocks));
     {
         std::lock_guard lock(runtimes_mutex());
         runtimes().push_back(this);

@@ -72,12 +72,16 @@ void make_ready(process_control* p) noexcept { make_ready(p, current_scheduler()
 
 void scheduler::loop() {
     tl_scheduler = this;
+    eh_globals_ = thread_eh_state();
 #if ERLCPP_TSAN
     ctx.tsan_fiber = __tsan_get_current_fiber();
 #endif
     alternate_signal_stack altstack;
     unsigned tick = 0;
+    std::uint64_t slices = 0;
     for (;;) {
+        // A quiescent point: no process of ours is running (process_table.hpp).
+        quiescent.store(++slices, std::memory_order_release);
         if (++tick % timer_check_interval == 0) fire_timers();
         if (process_control* p = find_work()) {
             run(p);
@@ -104,7 +108,7 @@ void scheduler::loop() {
         if (found) run(found);
     }
     rt.stacks.drain_cache(stacks);
-    rt.table.drain(free_numbers);
+    rt.table.drain(slots);
     tl_scheduler = nullptr;
 }
 
@@ -124,9 +128,9 @@ void scheduler::run(process_control* p) {
     const int budget = rt.options.reductions_per_slice;
     p->reductions = budget;
     before_switch(ctx, p->ctx);
-    swap_eh_state(ctx, p->ctx);
+    swap_eh_state(eh_globals_, ctx, p->ctx);
     bctx::transfer_t t = bctx::jump_fcontext(p->ctx.fctx, this);
-    swap_eh_state(p->ctx, ctx);
+    swap_eh_state(eh_globals_, p->ctx, ctx);
     after_switch(ctx, nullptr);
     running = nullptr;
     p->reductions_total += std::uint64_t(budget - std::min(p->reductions, budget));
@@ -184,6 +188,8 @@ void scheduler::fire_timers() {
 }
 
 void scheduler::sleep() {
+    quiescent.store(quiescent.load(std::memory_order_relaxed) | offline_bit,
+                    std::memory_order_release);
     std::unique_lock lock(sleep_mutex_);
     sleeping.store(true, std::memory_order_relaxed);
     rt.sleepers.fetch_add(1, std::memory_order_relaxed);

@@ -12,6 +12,7 @@
 
 #include "context/execution_context.hpp"
 #include "context/stack_pool.hpp"
+#include "process/process_table.hpp"
 #include "scheduler/run_queue.hpp"
 #include "scheduler/timer_heap.hpp"
 
@@ -39,7 +40,9 @@ class scheduler {
     std::unique_ptr<scheduling_algorithm> queue;
     timer_heap timers;
     stack_cache stacks;
-    std::vector<std::uint32_t> free_numbers; // process-table slots kept for lock-free spawns
+    slot_cache slots; // process-table slots kept for lock-free spawns
+    // Bumped between time slices; offline_bit while asleep (see process_table.hpp).
+    std::atomic<std::uint64_t> quiescent{0};
     process_control* running = nullptr;
     std::atomic<bool> sleeping{false};
 
@@ -51,6 +54,7 @@ class scheduler {
     void fire_timers();
     void sleep();
 
+    eh_state* eh_globals_ = nullptr; // this thread's C++ exception globals
     std::mutex sleep_mutex_;
     std::condition_variable sleep_cv_;
     bool wake_pending_ = false;
