@@ -1,6 +1,10 @@
 # Warnings and sanitizer flags shared by every erlcpp target.
 add_library(erlcpp_build_flags INTERFACE)
 target_compile_options(erlcpp_build_flags INTERFACE -Wall -Wextra)
+option(ERLCPP_WERROR "Treat warnings as errors (CI)" OFF)
+if(ERLCPP_WERROR)
+  target_compile_options(erlcpp_build_flags INTERFACE -Werror)
+endif()
 
 if(ERLCPP_SANITIZE STREQUAL "address")
   set(ERLCPP_SAN_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer

@@ -26,7 +26,7 @@ TEST_CASE("spawn 100k processes and collect every result", "[scheduler][spawn]")
 
 TEST_CASE("cross-scheduler send stress loses nothing", "[scheduler][stress]") {
     erl::runtime rt({.schedulers = 4}); // more threads than cores: forces preemption and steals
-    const int senders = 16, each = 20000;
+    static constexpr int senders = 16, each = 20000;
     std::atomic<long long> total{0};
     rt.run([&] {
         erl::pid sink = erl::spawn([&] {
@@ -41,7 +41,7 @@ TEST_CASE("cross-scheduler send stress loses nothing", "[scheduler][stress]") {
             total = sum;
         });
         for (int s = 0; s < senders; ++s)
-            erl::spawn([sink, s, each] {
+            erl::spawn([sink, s] {
                 for (int i = 0; i < each; ++i) erl::send(sink, std::make_pair(s, i));
             });
     });

@@ -210,27 +210,63 @@ TEST_CASE("unlink stops the exit signal", "[signals][link]") {
     CHECK(survived);
 }
 
+namespace {
+// Each link of the chain spawn_links the next (so every link exists before the next runs);
+// the last one tells `top` it is there.
+void chain_link(int left, erl::pid top) {
+    if (left == 0) {
+        erl::send(top, erl::self());
+    } else {
+        erl::spawn_link(chain_link, left - 1, top);
+    }
+    erl::receive([](int) {});
+}
+} // namespace
+
 TEST_CASE("a chain of 10,000 linked processes dies together", "[signals][link]") {
     erl::runtime rt({.schedulers = 2});
     erl::exit_reason last;
+    std::size_t links_while_alive = 0;
     rt.run([&] {
         erl::process_flag(erl::trap_exit, true);
-        // head <- ... <- tail, each linked to the previous one; we are linked to the last.
-        erl::pid prev = erl::self();
-        erl::pid first;
-        for (int i = 0; i < 10000; ++i) {
-            erl::pid up = prev;
-            prev = erl::spawn([up] {
-                erl::link(up);
-                erl::receive([](int) {});
-            });
-            if (i == 0) first = prev;
-        }
-        erl::sleep_for(50ms); // let every link be made
-        erl::exit(prev, erl::exit_reason(erl::atom("cascade")));
+        erl::pid me = erl::self();
+        erl::spawn_link(chain_link, 9999, me);
+        erl::pid tail = erl::receive([](erl::pid p) { return p; });
+        links_while_alive = rt.statistics().links;
+        erl::exit(tail, erl::exit_reason(erl::atom("cascade")));
         last = erl::receive([](erl::exit_msg m) { return m.reason; });
     });
+    CHECK(links_while_alive == 2 * 10000);
     CHECK(last == erl::exit_reason(erl::atom("cascade")));
+    CHECK(rt.statistics().links == 0);
+}
+
+TEST_CASE("a tree of linked processes dies together with the right reason", "[signals][link]") {
+    erl::runtime rt({.schedulers = 2});
+    erl::exit_reason got;
+    std::atomic<int> ready{0};
+    rt.run([&] {
+        erl::process_flag(erl::trap_exit, true);
+        // A root with 100 children with 100 children each: 10,101 processes.
+        erl::pid root = erl::spawn_link([&] {
+            for (int i = 0; i < 100; ++i)
+                erl::spawn_link([&] {
+                    for (int k = 0; k < 100; ++k)
+                        erl::spawn_link([&] {
+                            ++ready;
+                            erl::receive([](int) {});
+                        });
+                    erl::receive([](int) {});
+                });
+            erl::receive([](int) {});
+        });
+        while (ready < 10000) erl::sleep_for(std::chrono::milliseconds(1));
+        CHECK(rt.statistics().processes == 10102);
+        erl::exit(root, erl::exit_reason::shutdown("tree"));
+        got = erl::receive([](erl::exit_msg m) { return m.reason; });
+        while (rt.statistics().processes > 1) erl::sleep_for(std::chrono::milliseconds(1));
+    });
+    CHECK(got == erl::exit_reason::shutdown("tree"));
     CHECK(rt.statistics().links == 0);
 }
 
@@ -371,19 +407,24 @@ TEST_CASE("killing a process blocked in receive, on a timer, or sleeping works a
     };
     std::chrono::steady_clock::duration took{};
     rt.run([&] {
-        erl::pid a = erl::spawn([&] {
+        erl::pid me = erl::self();
+        erl::pid a = erl::spawn([&, me] {
             guard g{&unwound};
+            erl::send(me, 0);
             erl::receive([](int) {});
         });
-        erl::pid b = erl::spawn([&] {
+        erl::pid b = erl::spawn([&, me] {
             guard g{&unwound};
+            erl::send(me, 0);
             erl::receive([](int) {}, erl::after(1h));
         });
-        erl::pid c = erl::spawn([&] {
+        erl::pid c = erl::spawn([&, me] {
             guard g{&unwound};
+            erl::send(me, 0);
             erl::sleep_for(1h);
         });
-        erl::sleep_for(5ms);
+        for (int i = 0; i < 3; ++i) erl::receive([](int) {});
+        erl::sleep_for(5ms); // let them reach their waits
         auto t0 = std::chrono::steady_clock::now();
         for (auto p : {a, b, c}) {
             erl::monitor(p);
@@ -401,10 +442,13 @@ TEST_CASE("killing a process blocked in receive, on a timer, or sleeping works a
 TEST_CASE("process_info and processes", "[signals][info]") {
     erl::runtime rt({.schedulers = 2});
     rt.run([&] {
-        erl::pid c = erl::spawn([] {
+        erl::pid me = erl::self();
+        erl::pid c = erl::spawn([me] {
             erl::process_flag(erl::trap_exit, true);
+            erl::send(me, erl::atom("ready"));
             erl::receive([](std::string) {});
         });
+        erl::receive([](erl::atom) {});
         erl::register_name(erl::atom("infotest"), c);
         erl::link(c);
         auto m = erl::monitor(c);
