@@ -103,7 +103,7 @@ class term {
     // Integers of every width (unsigned 64-bit values above INT64_MAX become bignums).
     template <std::integral I>
         requires(!std::same_as<I, bool> && !std::same_as<I, char>)
-    term(I v) { // NOLINT: numbers are terms
+    term(I v) : tag_(detail::term_tag::nil), u_{} { // NOLINT: numbers are terms
         if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
             if (v > std::uint64_t(INT64_MAX)) {
                 *this = term(bigint::from_uint64(v));

@@ -117,6 +117,10 @@ T convert_at(const term& t, const term_path& parent, term_path::step s, std::siz
 template <typename T>
 inline constexpr bool is_struct = requires { term_struct<T>::fields; };
 template <typename T>
+inline constexpr bool is_optional = false;
+template <typename T>
+inline constexpr bool is_optional<std::optional<T>> = true;
+template <typename T>
 inline constexpr bool is_record = requires { term_struct<T>::record; };
 } // namespace detail
 
@@ -406,8 +410,7 @@ struct term_converter<T> {
     static M from_field(const term& t, const term_path& p, std::string_view name) {
         const term* v = t.find(term::make_atom(name));
         if (!v) {
-            if constexpr (requires { typename M::value_type; } &&
-                          std::same_as<M, std::optional<typename M::value_type>>)
+            if constexpr (detail::is_optional<M>)
                 return std::nullopt; // an optional field may be absent
             else {
                 term_path fp{term_path::step::field, &p, 0, nullptr, name};

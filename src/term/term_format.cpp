@@ -49,8 +49,10 @@ void append_escaped_char(std::string& out, std::uint32_t c, char quote) {
 namespace {
 
 // Erlang's shortest round-trip float text (float_to_list(F, [short]), which ~p uses): the
-// shortest digits that read back to the same double, laid out in plain or exponent notation,
-// whichever is shorter, plain on a tie; always with a ".digit".
+// shortest digits that read back to the same double, in plain or exponent notation by OTP's
+// rule (io_lib_format): plain unless the exponent form is shorter, counting the ".0" a single
+// digit needs, and never plain for integral values at or beyond 2^53, whose last digits would
+// suggest a precision the double does not have. Verified against OTP 25 in the tests.
 void append_float(std::string& out, double d) {
     char buf[64];
     auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
@@ -64,25 +66,38 @@ void append_float(std::string& out, double d) {
     int exp = 0;
     std::from_chars(s.data() + e + 1 + (s[e + 1] == '+'), s.data() + s.size(), exp);
     while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
-    int n = int(digits.size());
+    const int len = int(digits.size());
+    const int place = exp - len + 1; // value = digits * 10^place
+    const int exp_cost = int(std::to_string(exp).size()) + 2;
+    const int dot = len == 1 ? 1 : 0;
 
-    std::string sci;
-    sci.push_back(digits[0]);
-    sci.push_back('.');
-    sci += n > 1 ? digits.substr(1) : "0";
-    sci += 'e';
-    sci += std::to_string(exp);
-
-    std::string plain;
-    if (exp >= n - 1) {
-        plain = digits + std::string(std::size_t(exp - (n - 1)), '0') + ".0";
-    } else if (exp >= 0) {
-        plain = digits.substr(0, std::size_t(exp + 1)) + "." + digits.substr(std::size_t(exp + 1));
-    } else {
-        plain = "0." + std::string(std::size_t(-exp - 1), '0') + digits;
-    }
     if (neg) out.push_back('-');
-    out += plain.size() <= sci.size() ? plain : sci;
+    auto sci = [&] {
+        out.push_back(digits[0]);
+        out.push_back('.');
+        out += len > 1 ? std::string_view(digits).substr(1) : std::string_view("0");
+        out += 'e';
+        out += std::to_string(exp);
+    };
+    if (place < 0) {
+        if (exp >= 0) {
+            out += std::string_view(digits).substr(0, std::size_t(len + place));
+            out.push_back('.');
+            out += std::string_view(digits).substr(std::size_t(len + place));
+        } else if (2 - place - len <= exp_cost + dot) {
+            out += "0.";
+            out.append(std::size_t(-place - len), '0');
+            out += digits;
+        } else {
+            sci();
+        }
+    } else if (exp_cost + dot >= place + 2 && std::fabs(d) < 9007199254740992.0) {
+        out += digits;
+        out.append(std::size_t(place), '0');
+        out += ".0";
+    } else {
+        sci();
+    }
 }
 
 bool is_printable_string(std::span<const term> elems) {
