@@ -16,10 +16,28 @@ namespace {
 constexpr std::size_t max_parse_depth = 1000; // recursion bound: keeps the stack small
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_lower(char c) { return c >= 'a' && c <= 'z'; }
-bool is_upper(char c) { return (c >= 'A' && c <= 'Z') || c == '_'; }
-bool is_name_char(char c) {
-    return is_lower(c) || is_upper(c) || is_digit(c) || c == '@';
+
+// Erlang names may use Latin-1 letters (erl_scan): lower case 223..255 except 247 start atoms,
+// upper case 192..222 except 215 start variables, and any of them continues a name.
+std::uint32_t cp_at(std::string_view s, std::size_t i, std::size_t& len) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+        len = 1;
+        return c;
+    }
+    if ((c & 0xE0) == 0xC0 && i + 1 < s.size() && (static_cast<unsigned char>(s[i + 1]) & 0xC0) == 0x80) {
+        len = 2;
+        return ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu);
+    }
+    len = 1;
+    return 0xFFFFFFFF;
+}
+bool is_lower_cp(std::uint32_t c) { return (c >= 'a' && c <= 'z') || (c >= 223 && c <= 255 && c != 247); }
+bool is_upper_cp(std::uint32_t c) {
+    return (c >= 'A' && c <= 'Z') || c == '_' || (c >= 192 && c <= 222 && c != 215);
+}
+bool is_name_cp(std::uint32_t c) {
+    return is_lower_cp(c) || is_upper_cp(c) || (c >= '0' && c <= '9') || c == '@';
 }
 
 // Accumulates bits, most significant first, for binary literals.
@@ -96,12 +114,14 @@ class parser {
             return pattern(term(std::int64_t(char_literal())));
         }
         if (is_digit(c) || ((c == '-' || c == '+') && pos_ + 1 < s_.size())) return pattern(number());
-        if (is_lower(c)) {
+        std::size_t cl = 0;
+        std::uint32_t cp = cp_at(s_, pos_, cl);
+        if (is_lower_cp(cp)) {
             std::string_view name = word();
             if (name == "fun") return pattern(fun());
             return pattern(term::make_atom(name));
         }
-        if (is_upper(c)) {
+        if (is_upper_cp(cp)) {
             std::size_t at_pos = pos_;
             std::string_view name = word();
             if (!vars_) {
@@ -115,7 +135,8 @@ class parser {
 
     std::string_view word() {
         std::size_t b = pos_;
-        while (pos_ < s_.size() && is_name_char(s_[pos_])) ++pos_;
+        std::size_t len = 0;
+        while (pos_ < s_.size() && is_name_cp(cp_at(s_, pos_, len))) pos_ += len;
         return s_.substr(b, pos_ - b);
     }
 
@@ -277,6 +298,11 @@ class parser {
             ++pos_;
             return escape();
         }
+        return utf8_char();
+    }
+
+    std::uint32_t utf8_char() {
+        auto c = static_cast<unsigned char>(s_[pos_]);
         if (c < 0x80) {
             ++pos_;
             return c;
@@ -334,8 +360,9 @@ class parser {
                     v = v * 8 + std::uint32_t(s_[pos_++] - '0');
                 return v;
             }
+            // \' \" \\ and any other character stand for themselves.
             --pos_;
-            return text_char(); // \' \" \\ and any other character stand for themselves
+            return utf8_char();
         }
     }
 
