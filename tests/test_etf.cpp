@@ -30,7 +30,8 @@ std::string hex(const bytes& b) {
 bytes unhex(std::string_view s) {
     bytes b;
     auto v = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
-    for (std::size_t i = 0; i + 1 < s.size(); i += 2) b.push_back(std::uint8_t(v(s[i]) * 16 + v(s[i + 1])));
+    for (std::size_t i = 0; i + 1 < s.size(); i += 2)
+        b.push_back(std::uint8_t(v(s[i]) * 16 + v(s[i + 1])));
     return b;
 }
 
@@ -48,14 +49,15 @@ std::size_t error_offset(const bytes& b, const etf::decode_options& o = {}) {
 const term& zoo() {
     static const term t = [] {
         std::uint32_t w[] = {1, 2, 3};
-        return erl::tuple(
-            0, 255, 256, -1, std::int64_t(1) << 40, -(std::int64_t(1) << 40), INT64_MIN,
-            term::parse("123456789012345678901234567890123"), 1.5, -0.0, "ok"_a,
-            term::make_atom("ünï"), erl::list(1, 2, 3), erl::improper_list({term("a"_a)}, term("b"_a)),
-            term("bin"), term::parse("<<5:3>>"), erl::map{{"k"_a, erl::list()}, {term(1), 2.0}},
-            term::pid("n@h"_a, 1, 2, 3), term::port("n@h"_a, 4, 5), term::reference("n@h"_a, 6, w),
-            term::export_fun("lists"_a, "map"_a, 2), term::tuple_from(std::vector<term>(300, term(7))),
-            erl::charlist("string"), term(std::string(300, 'x')));
+        return erl::tuple(0, 255, 256, -1, std::int64_t(1) << 40, -(std::int64_t(1) << 40),
+                          INT64_MIN, term::parse("123456789012345678901234567890123"), 1.5, -0.0,
+                          "ok"_a, term::make_atom("ünï"), erl::list(1, 2, 3),
+                          erl::improper_list({term("a"_a)}, term("b"_a)), term("bin"),
+                          term::parse("<<5:3>>"), erl::map{{"k"_a, erl::list()}, {term(1), 2.0}},
+                          term::pid("n@h"_a, 1, 2, 3), term::port("n@h"_a, 4, 5),
+                          term::reference("n@h"_a, 6, w), term::export_fun("lists"_a, "map"_a, 2),
+                          term::tuple_from(std::vector<term>(300, term(7))),
+                          erl::charlist("string"), term(std::string(300, 'x')));
     }();
     return t;
 }
@@ -68,13 +70,15 @@ TEST_CASE("ETF encodes as OTP does", "[etf]") {
     CHECK(hex(etf::encode(term(std::int64_t(1) << 31))) == "836E040000000080");
     CHECK(hex(etf::encode(term(-(std::int64_t(1) << 40)))) == "836E0601000000000001");
     CHECK(hex(etf::encode(term("ok"_a))) == "8377026F6B");
-    CHECK(hex(etf::encode(term(1.5))) == "8346" "3FF8000000000000");
+    CHECK(hex(etf::encode(term(1.5))) == "8346"
+                                         "3FF8000000000000");
     CHECK(hex(etf::encode(erl::list(1, 2, 3))) == "836B0003010203");
     CHECK(hex(etf::encode(erl::list("a"_a))) == "836C000000017701616A");
     CHECK(hex(etf::encode(erl::tuple())) == "836800");
     CHECK(hex(etf::encode(term())) == "836A");
     CHECK(hex(etf::encode(term::parse("<<5:3>>"))) == "834D0000000103A0");
-    CHECK(hex(etf::encode(term::pid("a@b"_a, 1, 2, 3))) == "8358770361406200000001000000020000" "0003");
+    CHECK(hex(etf::encode(term::pid("a@b"_a, 1, 2, 3))) == "8358770361406200000001000000020000"
+                                                           "0003");
 }
 
 TEST_CASE("ETF round-trips every kind of term", "[etf]") {
@@ -99,7 +103,8 @@ TEST_CASE("ETF round-trips every kind of term", "[etf]") {
 
     // A 255-character Unicode atom is longer than 255 bytes: ATOM_UTF8_EXT.
     std::string long_name;
-    for (int i = 0; i < 255; ++i) long_name += "日";
+    for (int i = 0; i < 255; ++i)
+        long_name += "日";
     term la = term::make_atom(long_name);
     auto lb = etf::encode(la);
     CHECK(lb[1] == 118);
@@ -108,53 +113,111 @@ TEST_CASE("ETF round-trips every kind of term", "[etf]") {
 }
 
 TEST_CASE("ETF decodes legacy and alternative encodings", "[etf]") {
-    CHECK(etf::decode(unhex("83640002" "6F6B")) == term("ok"_a));            // ATOM_EXT
-    CHECK(etf::decode(unhex("837301E9")).atom_name() == "é");                // SMALL_ATOM_EXT latin-1
-    CHECK(etf::decode(unhex("836C000000016101" "6C0000000161026A")) == erl::list(1, 2)); // tail list
-    CHECK(etf::decode(unhex("836C00000000" "6A")).is_nil());
+    CHECK(etf::decode(unhex("83640002"
+                            "6F6B")) == term("ok"_a));        // ATOM_EXT
+    CHECK(etf::decode(unhex("837301E9")).atom_name() == "é"); // SMALL_ATOM_EXT latin-1
+    CHECK(etf::decode(unhex("836C000000016101"
+                            "6C0000000161026A")) == erl::list(1, 2)); // tail list
+    CHECK(etf::decode(unhex("836C00000000"
+                            "6A"))
+              .is_nil());
     std::string f = "1.50000000000000000000e+00";
     bytes fb = {131, 99};
     fb.insert(fb.end(), f.begin(), f.end());
     fb.resize(2 + 31, 0);
     CHECK(etf::decode(fb) == term(1.5)); // FLOAT_EXT
-    CHECK(etf::decode(unhex("8367" "7703614062" "00000001" "00000002" "03")) ==
-          term::pid("a@b"_a, 1, 2, 3)); // PID_EXT
-    CHECK(etf::decode(unhex("8366" "7703614062" "00000001" "03")) == term::port("a@b"_a, 1, 3));
-    CHECK(etf::decode(unhex("8378" "7703614062" "0000010000000001" "00000003")).id() == (1ull << 40) + 1);
-    CHECK(etf::decode(unhex("8372" "0001" "7703614062" "03" "00000009")).ref_words()[0] == 9);
-    CHECK(etf::decode(unhex("8365" "7703614062" "00000009" "03")).ref_words().size() == 1);
+    CHECK(etf::decode(unhex("8367"
+                            "7703614062"
+                            "00000001"
+                            "00000002"
+                            "03")) == term::pid("a@b"_a, 1, 2, 3)); // PID_EXT
+    CHECK(etf::decode(unhex("8366"
+                            "7703614062"
+                            "00000001"
+                            "03")) == term::port("a@b"_a, 1, 3));
+    CHECK(etf::decode(unhex("8378"
+                            "7703614062"
+                            "0000010000000001"
+                            "00000003"))
+              .id() == (1ull << 40) + 1);
+    CHECK(etf::decode(unhex("8372"
+                            "0001"
+                            "7703614062"
+                            "03"
+                            "00000009"))
+              .ref_words()[0] == 9);
+    CHECK(etf::decode(unhex("8365"
+                            "7703614062"
+                            "00000009"
+                            "03"))
+              .ref_words()
+              .size() == 1);
     CHECK(etf::decode(unhex("834D0000000108FF")) == term::parse("<<255>>")); // 8 bits = binary
-    CHECK(etf::decode(unhex("836E0300000000")).as_int64() == 0); // zero-padded digits
+    CHECK(etf::decode(unhex("836E0300000000")).as_int64() == 0);             // zero-padded digits
 }
 
 TEST_CASE("malformed ETF is rejected with the offset", "[etf][hardening]") {
     CHECK(error_offset({}) == 0);
     CHECK(error_offset({130, 97, 1}) == 0);
     CHECK(error_offset({131}) == 1);
-    CHECK(error_offset({131, 97, 1, 0}) == 3);       // trailing byte
-    CHECK(error_offset({131, 200}) == 1);            // unknown tag
-    CHECK(error_offset({131, 82, 0}) == 1);          // atom cache ref
-    CHECK(error_offset({131, 117}) == 1);            // FUN_EXT
-    CHECK(error_offset({131, 121}) == 1);            // LOCAL_EXT
-    CHECK(error_offset({131, 104, 1, 131}) == 3);    // nested version byte
+    CHECK(error_offset({131, 97, 1, 0}) == 3);           // trailing byte
+    CHECK(error_offset({131, 200}) == 1);                // unknown tag
+    CHECK(error_offset({131, 82, 0}) == 1);              // atom cache ref
+    CHECK(error_offset({131, 117}) == 1);                // FUN_EXT
+    CHECK(error_offset({131, 121}) == 1);                // LOCAL_EXT
+    CHECK(error_offset({131, 104, 1, 131}) == 3);        // nested version byte
     CHECK(error_offset(unhex("8368018050000000")) == 3); // nested compressed
-    CHECK(error_offset(unhex("8346" "7FF0000000000000")) == 1); // infinity
-    CHECK(error_offset(unhex("8346" "7FF8000000000000")) == 1); // NaN
-    CHECK(error_offset(unhex("8377" "02" "C328")) == 1);        // bad UTF-8 atom
-    CHECK(error_offset(unhex("836E" "01" "02" "01")) == 2);     // sign byte 2
-    CHECK(error_offset(unhex("834D" "00000001" "00" "FF")) == 1); // 0 trailing bits
-    CHECK(error_offset(unhex("834D" "00000001" "09" "FF")) == 1); // 9 trailing bits
-    CHECK(error_offset(unhex("8374" "00000002" "6101" "6102" "6101" "6103")) == 1); // dup keys
-    CHECK(error_offset(unhex("8358" "6101" "00000001000000020000000003")) == 1);    // node not atom
-    CHECK(error_offset(unhex("835A" "0006" "770161" "00000001")) == 1);             // 6 ref words
-    CHECK(error_offset(unhex("8371" "770161" "770162" "62000001FF")) == 1);         // arity 511
+    CHECK(error_offset(unhex("8346"
+                             "7FF0000000000000")) == 1); // infinity
+    CHECK(error_offset(unhex("8346"
+                             "7FF8000000000000")) == 1); // NaN
+    CHECK(error_offset(unhex("8377"
+                             "02"
+                             "C328")) == 1); // bad UTF-8 atom
+    CHECK(error_offset(unhex("836E"
+                             "01"
+                             "02"
+                             "01")) == 2); // sign byte 2
+    CHECK(error_offset(unhex("834D"
+                             "00000001"
+                             "00"
+                             "FF")) == 1); // 0 trailing bits
+    CHECK(error_offset(unhex("834D"
+                             "00000001"
+                             "09"
+                             "FF")) == 1); // 9 trailing bits
+    CHECK(error_offset(unhex("8374"
+                             "00000002"
+                             "6101"
+                             "6102"
+                             "6101"
+                             "6103")) == 1); // dup keys
+    CHECK(error_offset(unhex("8358"
+                             "6101"
+                             "00000001000000020000000003")) == 1); // node not atom
+    CHECK(error_offset(unhex("835A"
+                             "0006"
+                             "770161"
+                             "00000001")) == 1); // 6 ref words
+    CHECK(error_offset(unhex("8371"
+                             "770161"
+                             "770162"
+                             "62000001FF")) == 1); // arity 511
     // An atom of 256 characters.
     bytes a256 = {131, 118, 1, 0};
     a256.insert(a256.end(), 256, 'a');
     CHECK(error_offset(a256) == 1);
     // NEW_FUN_EXT whose Size disagrees with its content.
-    auto fun_bytes = unhex("8370" "00000040" "00" "000102030405060708090A0B0C0D0E0F" "00000000"
-                           "00000000" "770161" "6100" "6100" "5877016100000000000000000000000000");
+    auto fun_bytes = unhex("8370"
+                           "00000040"
+                           "00"
+                           "000102030405060708090A0B0C0D0E0F"
+                           "00000000"
+                           "00000000"
+                           "770161"
+                           "6100"
+                           "6100"
+                           "5877016100000000000000000000000000");
     CHECK(error_offset(fun_bytes) == 1);
 }
 
@@ -217,7 +280,8 @@ TEST_CASE("nesting depth is limited without recursion", "[etf][hardening]") {
     // A deep improper-list chain is flattened, not nested.
     bytes chain = {131};
     for (int i = 0; i < 1000; ++i) {
-        for (std::uint8_t c : {108, 0, 0, 0, 1, 97, 7}) chain.push_back(c);
+        for (std::uint8_t c : {108, 0, 0, 0, 1, 97, 7})
+            chain.push_back(c);
     }
     chain.push_back(106);
     o.max_depth = 2000;
@@ -284,25 +348,62 @@ TEST_CASE("real Erlang agrees with us both ways", "[etf][erlang]") {
         WARN("escript not on PATH: skipping the live Erlang cross-check");
         return;
     }
-    const std::vector<std::string> texts = {
-        "{ok, [1, 2]}", "0", "-1", "255", "256", "2147483648", "-2147483649",
-        "18446744073709551616", "-340282366920938463463374607431768211456", "1.0", "-0.0", "0.1",
-        "1.0e20", "5.0e-324", "1.7976931348623157e308", "123456.789", "1.0e-5", "0.0001",
-        "12345678901234567.0", "'hello world'", "'\\x{65e5}\\x{672c}'", "''", "\"\"", "\"abc\"",
-        "[256, 1000]", "[a | b]", "[1, 2 | <<3>>]", "<<>>", "<<\"bin\">>", "<<1, 2, 3:4>>",
-        "<<1:1>>", "#{}", "#{a => 1, 1 => a, 1.0 => b, <<\"k\">> => [#{}]}", "{}",
-        "{a, {b, {c, {d, [e]}}}}", "fun lists:map/2", "[\"nested\", [\"deep\"]]", "$a",
-        "16#FFFFFFFFFFFFFFFFFFFF", "[{k, v}, {k2, 1.5e-7}]", "'\\n'", "'it\\'s'", "\"\\e\\t\"",
-        "[-1, -256, -300]", "#{[1] => {}, {} => []}"};
+    const std::vector<std::string> texts = {"{ok, [1, 2]}",
+                                            "0",
+                                            "-1",
+                                            "255",
+                                            "256",
+                                            "2147483648",
+                                            "-2147483649",
+                                            "18446744073709551616",
+                                            "-340282366920938463463374607431768211456",
+                                            "1.0",
+                                            "-0.0",
+                                            "0.1",
+                                            "1.0e20",
+                                            "5.0e-324",
+                                            "1.7976931348623157e308",
+                                            "123456.789",
+                                            "1.0e-5",
+                                            "0.0001",
+                                            "12345678901234567.0",
+                                            "'hello world'",
+                                            "'\\x{65e5}\\x{672c}'",
+                                            "''",
+                                            "\"\"",
+                                            "\"abc\"",
+                                            "[256, 1000]",
+                                            "[a | b]",
+                                            "[1, 2 | <<3>>]",
+                                            "<<>>",
+                                            "<<\"bin\">>",
+                                            "<<1, 2, 3:4>>",
+                                            "<<1:1>>",
+                                            "#{}",
+                                            "#{a => 1, 1 => a, 1.0 => b, <<\"k\">> => [#{}]}",
+                                            "{}",
+                                            "{a, {b, {c, {d, [e]}}}}",
+                                            "fun lists:map/2",
+                                            "[\"nested\", [\"deep\"]]",
+                                            "$a",
+                                            "16#FFFFFFFFFFFFFFFFFFFF",
+                                            "[{k, v}, {k2, 1.5e-7}]",
+                                            "'\\n'",
+                                            "'it\\'s'",
+                                            "\"\\e\\t\"",
+                                            "[-1, -256, -300]",
+                                            "#{[1] => {}, {} => []}"};
     std::vector<term> terms;
-    for (const auto& t : texts) terms.push_back(term::parse(t));
+    for (const auto& t : texts)
+        terms.push_back(term::parse(t));
     terms.push_back(term::list_from(std::vector<term>(70000, term(1)))); // beyond STRING_EXT
     terms.push_back(term::list_from(std::vector<term>(65535, term(120))));
     terms.push_back(term::list_from(std::vector<term>(65536, term(121))));
     terms.push_back(term::tuple_from(std::vector<term>(300, term("x"_a))));
     std::vector<term> maps_big;
     std::vector<std::pair<term, term>> kv;
-    for (int i = 0; i < 40; ++i) kv.emplace_back(term(i), term(i * i));
+    for (int i = 0; i < 40; ++i)
+        kv.emplace_back(term(i), term(i * i));
     terms.push_back(term::map_from(kv));
 
     auto dir = std::filesystem::temp_directory_path() /
@@ -310,7 +411,8 @@ TEST_CASE("real Erlang agrees with us both ways", "[etf][erlang]") {
     std::filesystem::create_directories(dir);
     {
         std::ofstream in(dir / "in.txt");
-        for (const auto& t : terms) in << hex(etf::encode(t)) << '\t' << t.to_string() << '\n';
+        for (const auto& t : terms)
+            in << hex(etf::encode(t)) << '\t' << t.to_string() << '\n';
         std::ofstream script(dir / "check.escript");
         script << R"(
 main([In, Out]) ->
@@ -327,8 +429,8 @@ check(Line) ->
     [Status, $\t, binary:encode_hex(term_to_binary(Parsed, [{minor_version, 2}])), $\n].
 )";
     }
-    std::string cmd = "escript " + (dir / "check.escript").string() + " " + (dir / "in.txt").string() +
-                      " " + (dir / "out.txt").string() + " 2>&1";
+    std::string cmd = "escript " + (dir / "check.escript").string() + " " +
+                      (dir / "in.txt").string() + " " + (dir / "out.txt").string() + " 2>&1";
     int rc = std::system(cmd.c_str());
     REQUIRE(rc == 0);
     std::ifstream out(dir / "out.txt");
@@ -343,7 +445,8 @@ check(Line) ->
         // ...and its bytes decode to our term, identical to ours where OTP's order is ours.
         bytes theirs = unhex(std::string_view(line).substr(tab + 1));
         CHECK(etf::decode(theirs) == terms[i]);
-        if (!(terms[i].is_map() && terms[i].size() > 32)) CHECK(hex(theirs) == hex(etf::encode(terms[i])));
+        if (!(terms[i].is_map() && terms[i].size() > 32))
+            CHECK(hex(theirs) == hex(etf::encode(terms[i])));
         ++i;
     }
     CHECK(i == terms.size());

@@ -70,12 +70,27 @@ TEST_CASE("printing uses Erlang syntax", "[term][fmt]") {
           "-123456789012345678901234567890");
     // Floats: shortest round-trip digits, laid out as Erlang's ~p does (checked against OTP 25).
     const std::pair<double, const char*> floats[] = {
-        {1.0, "1.0"},       {0.1, "0.1"},         {1.0e20, "1.0e20"},   {1.0e15, "1.0e15"},
-        {1.0e-5, "1.0e-5"}, {0.001, "0.001"},     {0.0001, "0.0001"},   {1.2345e-7, "1.2345e-7"},
-        {5e-324, "5.0e-324"}, {-0.0, "-0.0"},     {2.5, "2.5"},         {100.0, "100.0"},
-        {1000.0, "1.0e3"},  {123.0, "123.0"},     {12340.0, "12340.0"}, {123400.0, "1.234e5"},
-        {0.0015, "0.0015"}, {0.00012, "1.2e-4"},  {12345.678, "12345.678"},
-        {1.2345678901234568e17, "1.2345678901234568e17"}, {1.5e300, "1.5e300"}};
+        {1.0, "1.0"},
+        {0.1, "0.1"},
+        {1.0e20, "1.0e20"},
+        {1.0e15, "1.0e15"},
+        {1.0e-5, "1.0e-5"},
+        {0.001, "0.001"},
+        {0.0001, "0.0001"},
+        {1.2345e-7, "1.2345e-7"},
+        {5e-324, "5.0e-324"},
+        {-0.0, "-0.0"},
+        {2.5, "2.5"},
+        {100.0, "100.0"},
+        {1000.0, "1.0e3"},
+        {123.0, "123.0"},
+        {12340.0, "12340.0"},
+        {123400.0, "1.234e5"},
+        {0.0015, "0.0015"},
+        {0.00012, "1.2e-4"},
+        {12345.678, "12345.678"},
+        {1.2345678901234568e17, "1.2345678901234568e17"},
+        {1.5e300, "1.5e300"}};
     for (auto [d, s] : floats) {
         CAPTURE(d);
         CHECK(term(d).to_string() == s);
@@ -123,7 +138,8 @@ TEST_CASE("== is arithmetic, =:= is exact, and the term order is Erlang's", "[te
     CHECK(erl::equal(term(-0.0), term(0.0)));
     CHECK(term(erl::bigint::parse("18446744073709551616").value()) > term(1.8e19));
     CHECK(term(erl::bigint::parse("18446744073709551616").value()) < term(1.9e19));
-    CHECK(erl::equal(term(erl::bigint::parse("18446744073709551616").value()), term(18446744073709551616.0)));
+    CHECK(erl::equal(term(erl::bigint::parse("18446744073709551616").value()),
+                     term(18446744073709551616.0)));
     CHECK(term(9007199254740993) > term(9007199254740992.0));
     // number < atom < reference < fun < port < pid < tuple < map < nil < list < bitstring
     std::uint32_t w[] = {1, 2, 3};
@@ -205,7 +221,8 @@ TEST_CASE("patterns match with wildcards and bindings", "[term][match]") {
 
     using namespace erl;
     auto built = pat::tuple("call"_a, pat::var("From"), pat::tuple("get"_a, pat::_));
-    auto r = match(erl::tuple("call"_a, term::pid("n@h"_a, 1, 0, 1), erl::tuple("get"_a, 7)), built);
+    auto r =
+        match(erl::tuple("call"_a, term::pid("n@h"_a, 1, 0, 1), erl::tuple("get"_a, 7)), built);
     REQUIRE(r);
     CHECK((*r)["From"].is_pid());
     CHECK(built.to_string() == "{call,From,{get,_}}");
@@ -236,18 +253,20 @@ struct rec {
 
 template <>
 struct erl::term_struct<point> {
-    static constexpr auto fields = std::make_tuple(erl::field("x", &point::x), erl::field("y", &point::y));
+    static constexpr auto fields =
+        std::make_tuple(erl::field("x", &point::x), erl::field("y", &point::y));
 };
 template <>
 struct erl::term_struct<person> {
-    static constexpr auto fields = std::make_tuple(erl::field("name", &person::name),
-                                                   erl::field("age", &person::age),
-                                                   erl::field("path", &person::path));
+    static constexpr auto fields =
+        std::make_tuple(erl::field("name", &person::name), erl::field("age", &person::age),
+                        erl::field("path", &person::path));
 };
 template <>
 struct erl::term_struct<rec> {
     static constexpr std::string_view record = "rec";
-    static constexpr auto fields = std::make_tuple(erl::field("v", &rec::v), erl::field("tag", &rec::tag));
+    static constexpr auto fields =
+        std::make_tuple(erl::field("v", &rec::v), erl::field("tag", &rec::tag));
 };
 
 TEST_CASE("to_term and from_term convert C++ values", "[term][convert]") {
@@ -282,7 +301,8 @@ TEST_CASE("to_term and from_term convert C++ values", "[term][convert]") {
 
     person bob{"bob", 42, {{1, 2}, {3, 4}}};
     term tb = to_term(bob);
-    CHECK(tb.to_string() == "#{age => 42,name => <<\"bob\">>,path => [#{x => 1,y => 2},#{x => 3,y => 4}]}");
+    CHECK(tb.to_string() ==
+          "#{age => 42,name => <<\"bob\">>,path => [#{x => 1,y => 2},#{x => 3,y => 4}]}");
     CHECK(from_term<person>(tb) == bob);
     CHECK(from_term<person>(term::parse("#{name => <<\"a\">>, path => []}")).age == std::nullopt);
     CHECK(to_term(rec{1.5, "t"_a}).to_string() == "{rec,1.5,t}");
@@ -292,7 +312,8 @@ TEST_CASE("to_term and from_term convert C++ values", "[term][convert]") {
 TEST_CASE("from_term reports the path and the expected type", "[term][convert]") {
     using erl::from_term;
     try {
-        from_term<person>(term::parse("#{name => <<\"b\">>, path => [#{x => 1, y => 2}, #{x => 1, y => foo}]}"));
+        from_term<person>(
+            term::parse("#{name => <<\"b\">>, path => [#{x => 1, y => 2}, #{x => 1, y => foo}]}"));
         FAIL("no throw");
     } catch (const erl::term_conversion_error& e) {
         CHECK(e.path() == "$.path[1].y");
@@ -300,7 +321,8 @@ TEST_CASE("from_term reports the path and the expected type", "[term][convert]")
         CHECK(std::string(e.what()).find("got foo") != std::string::npos);
     }
     try {
-        from_term<std::tuple<int, std::map<erl::atom, std::uint8_t>>>(term::parse("{1, #{k => 300}}"));
+        from_term<std::tuple<int, std::map<erl::atom, std::uint8_t>>>(
+            term::parse("{1, #{k => 300}}"));
         FAIL("no throw");
     } catch (const erl::term_conversion_error& e) {
         CHECK(e.path() == "${2}#{k}");
@@ -320,7 +342,8 @@ TEST_CASE("from_term reports the path and the expected type", "[term][convert]")
 TEST_CASE("exit reasons convert to and from terms", "[term][convert]") {
     using erl::exit_reason;
     CHECK(erl::to_term(exit_reason::normal()) == term("normal"_a));
-    CHECK(erl::to_term(exit_reason::shutdown("restart")) == term::parse("{shutdown, <<\"restart\">>}"));
+    CHECK(erl::to_term(exit_reason::shutdown("restart")) ==
+          term::parse("{shutdown, <<\"restart\">>}"));
     CHECK(erl::from_term<exit_reason>(term::parse("killed")) == exit_reason::killed());
     CHECK(erl::from_term<exit_reason>(term::parse("{shutdown, \"restart\"}")) ==
           exit_reason::shutdown("restart"));
@@ -333,7 +356,8 @@ TEST_CASE("exit reasons convert to and from terms", "[term][convert]") {
 
 TEST_CASE("deep terms are destroyed without recursion", "[term]") {
     term t;
-    for (int i = 0; i < 200000; ++i) t = erl::tuple(std::move(t));
+    for (int i = 0; i < 200000; ++i)
+        t = erl::tuple(std::move(t));
     t = term(); // would overflow the stack if destruction recursed
     SUCCEED();
 }

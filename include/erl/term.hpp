@@ -102,8 +102,8 @@ class term {
 
     // Integers of every width (unsigned 64-bit values above INT64_MAX become bignums).
     template <std::integral I>
-        requires(!std::same_as<I, bool> && !std::same_as<I, char>)
-    term(I v) : tag_(detail::term_tag::nil), u_{} { // NOLINT: numbers are terms
+    requires(!std::same_as<I, bool> && !std::same_as<I, char>) term(I v)
+        : tag_(detail::term_tag::nil), u_{} { // NOLINT: numbers are terms
         if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
             if (v > std::uint64_t(INT64_MAX)) {
                 *this = term(bigint::from_uint64(v));
@@ -115,15 +115,15 @@ class term {
     }
     term(bigint v); // NOLINT: normalised to the int64 fast path when it fits
     // Finite doubles only: Erlang has no NaN or infinity (throws std::invalid_argument).
-    term(double v); // NOLINT
+    term(double v);                    // NOLINT
     term(float v) : term(double(v)) {} // NOLINT
     // Exactly bool (not anything convertible to it): the atoms true and false.
     template <std::same_as<bool> B>
-    term(B b) noexcept : term(b ? atoms::true_ : atoms::false_) {} // NOLINT
+    term(B b) noexcept : term(b ? atoms::true_ : atoms::false_) {}                // NOLINT
     term(atom a) noexcept : tag_(detail::term_tag::atom) { u_.atom = a.index(); } // NOLINT
     // C++ text becomes a binary (the Erlang idiom for strings in protocols); use
     // erl::charlist() for an Erlang string (list of code points).
-    term(std::string_view s); // NOLINT
+    term(std::string_view s);                                 // NOLINT
     term(const std::string& s) : term(std::string_view(s)) {} // NOLINT
     term(const char* s) : term(std::string_view(s)) {}        // NOLINT
     term(const pid& p);                                       // NOLINT
@@ -157,11 +157,15 @@ class term {
 
     // ---- kind tests ----
     term_kind kind() const noexcept;
-    bool is_integer() const noexcept { return tag_ == detail::term_tag::small || tag_ == detail::term_tag::big; }
+    bool is_integer() const noexcept {
+        return tag_ == detail::term_tag::small || tag_ == detail::term_tag::big;
+    }
     bool is_small_int() const noexcept { return tag_ == detail::term_tag::small; }
     bool is_float() const noexcept { return tag_ == detail::term_tag::flt; }
     bool is_number() const noexcept { return is_integer() || is_float(); }
-    bool is_atom() const noexcept { return tag_ == detail::term_tag::atom || tag_ == detail::term_tag::atom_text; }
+    bool is_atom() const noexcept {
+        return tag_ == detail::term_tag::atom || tag_ == detail::term_tag::atom_text;
+    }
     bool is_atom(atom a) const noexcept;
     bool is_bool() const noexcept { return is_atom(atoms::true_) || is_atom(atoms::false_); }
     bool is_tuple() const noexcept { return tag_ == detail::term_tag::tuple; }
@@ -178,7 +182,9 @@ class term {
     bool is_pid() const noexcept { return tag_ == detail::term_tag::pid; }
     bool is_port() const noexcept { return tag_ == detail::term_tag::port; }
     bool is_ref() const noexcept { return tag_ == detail::term_tag::ref; }
-    bool is_fun() const noexcept { return tag_ == detail::term_tag::export_fun || tag_ == detail::term_tag::local_fun; }
+    bool is_fun() const noexcept {
+        return tag_ == detail::term_tag::export_fun || tag_ == detail::term_tag::local_fun;
+    }
     bool is_export_fun() const noexcept { return tag_ == detail::term_tag::export_fun; }
 
     // ---- accessors: throw erl::bad_term_access on the wrong kind ----
@@ -202,14 +208,14 @@ class term {
     std::size_t size() const;
     // Tuple element or list element, 0-based, bounds-checked (std::out_of_range).
     const term& operator[](std::size_t i) const;
-    const term& tail() const; // [] for proper lists and nil
+    const term& tail() const;                                   // [] for proper lists and nil
     std::span<const std::pair<term, term>> map_entries() const; // sorted by key (term order)
     // The value under an exactly equal key, or nullptr.
     const term* find(const term& key) const;
 
     // node/id/serial/creation of pids, ports and references.
     std::string_view node_name() const;
-    term node() const; // the node atom as a term
+    term node() const;              // the node atom as a term
     std::uint64_t id() const;       // pid ID or port ID
     std::uint32_t serial() const;   // pid only
     std::uint32_t creation() const; // pid, port, ref
@@ -247,7 +253,9 @@ class term {
 
 // Erlang's `==`: like =:= except that an integer and a float of the same value are equal.
 bool equal(const term& a, const term& b) noexcept;
-inline bool exactly_equal(const term& a, const term& b) noexcept { return a == b; }
+inline bool exactly_equal(const term& a, const term& b) noexcept {
+    return a == b;
+}
 // Erlang's `<`/`>` order, where 1 and 1.0 are equivalent.
 std::weak_ordering compare(const term& a, const term& b) noexcept;
 // A number as a double (integers converted), or bad_term_access.
@@ -277,7 +285,7 @@ class map {
   public:
     map(std::initializer_list<std::pair<term, term>> entries) : entries_(entries) {}
     explicit map(std::vector<std::pair<term, term>> entries) : entries_(std::move(entries)) {}
-    operator term() const& { return term::map_from(entries_); } // NOLINT
+    operator term() const& { return term::map_from(entries_); }        // NOLINT
     operator term() && { return term::map_from(std::move(entries_)); } // NOLINT
 
   private:

@@ -115,13 +115,17 @@ T convert_at(const term& t, const term_path& parent, term_path::step s, std::siz
     return term_converter<T>::from(t, p);
 }
 template <typename T>
-inline constexpr bool is_struct = requires { term_struct<T>::fields; };
+inline constexpr bool is_struct = requires {
+    term_struct<T>::fields;
+};
 template <typename T>
 inline constexpr bool is_optional = false;
 template <typename T>
 inline constexpr bool is_optional<std::optional<T>> = true;
 template <typename T>
-inline constexpr bool is_record = requires { term_struct<T>::record; };
+inline constexpr bool is_record = requires {
+    term_struct<T>::record;
+};
 } // namespace detail
 
 // ---- built-in conversions ----
@@ -133,11 +137,12 @@ struct term_converter<term> {
 };
 
 template <std::integral I>
-    requires(!std::same_as<I, bool>)
-struct term_converter<I> {
+requires(!std::same_as<I, bool>) struct term_converter<I> {
     static term to(I v) {
-        if constexpr (std::same_as<I, char>) return term(std::int64_t(v));
-        else return term(v);
+        if constexpr (std::same_as<I, char>)
+            return term(std::int64_t(v));
+        else
+            return term(v);
     }
     static I from(const term& t, const term_path& p) {
         if (t.is_small_int()) {
@@ -145,13 +150,15 @@ struct term_converter<I> {
             if constexpr (std::is_unsigned_v<I>) {
                 if (v >= 0 && std::uint64_t(v) <= std::numeric_limits<I>::max()) return I(v);
             } else {
-                if (v >= std::numeric_limits<I>::min() && v <= std::numeric_limits<I>::max()) return I(v);
+                if (v >= std::numeric_limits<I>::min() && v <= std::numeric_limits<I>::max())
+                    return I(v);
             }
         } else if constexpr (std::is_unsigned_v<I> && sizeof(I) == 8) {
             if (t.is_integer()) {
                 bigint b = t.as_bigint();
                 if (!b.negative() && b.limbs().size() <= 2)
-                    return I((std::uint64_t(b.limbs().size() > 1 ? b.limbs()[1] : 0) << 32) | b.limbs()[0]);
+                    return I((std::uint64_t(b.limbs().size() > 1 ? b.limbs()[1] : 0) << 32) |
+                             b.limbs()[0]);
             }
         }
         detail::conversion_failed(p, range_name(), t);
@@ -244,7 +251,7 @@ struct term_converter<exit_reason> {
 };
 
 template <typename T>
-    requires term_convertible<T>
+requires term_convertible<T>
 struct term_converter<std::optional<T>> {
     // nullopt is the atom undefined, as in Erlang APIs.
     static term to(const std::optional<T>& v) { return v ? to_term(*v) : term(atoms::undefined); }
@@ -259,7 +266,8 @@ struct term_seq_converter {
     static term to(const Seq& v) {
         std::vector<term> out;
         out.reserve(v.size());
-        for (const auto& e : v) out.push_back(to_term(e));
+        for (const auto& e : v)
+            out.push_back(to_term(e));
         return term::list_from(std::move(out));
     }
     static Seq from(const term& t, const term_path& p) {
@@ -272,18 +280,21 @@ struct term_seq_converter {
     }
 };
 template <typename T, typename A>
-    requires term_convertible<T>
-struct term_converter<std::vector<T, A>> : term_seq_converter<std::vector<T, A>, T> {};
+requires term_convertible<T>
+struct term_converter<std::vector<T, A>> : term_seq_converter<std::vector<T, A>, T> {
+};
 template <typename T, typename A>
-    requires term_convertible<T>
-struct term_converter<std::list<T, A>> : term_seq_converter<std::list<T, A>, T> {};
+requires term_convertible<T>
+struct term_converter<std::list<T, A>> : term_seq_converter<std::list<T, A>, T> {
+};
 
 template <typename Map, typename K, typename V>
 struct term_map_converter {
     static term to(const Map& m) {
         std::vector<std::pair<term, term>> out;
         out.reserve(m.size());
-        for (const auto& [k, v] : m) out.emplace_back(to_term(k), to_term(v));
+        for (const auto& [k, v] : m)
+            out.emplace_back(to_term(k), to_term(v));
         return term::map_from(std::move(out));
     }
     static Map from(const term& t, const term_path& p) {
@@ -298,16 +309,17 @@ struct term_map_converter {
     }
 };
 template <typename K, typename V, typename C, typename A>
-    requires term_convertible<K> && term_convertible<V>
-struct term_converter<std::map<K, V, C, A>> : term_map_converter<std::map<K, V, C, A>, K, V> {};
+requires term_convertible<K> && term_convertible<V>
+struct term_converter<std::map<K, V, C, A>> : term_map_converter<std::map<K, V, C, A>, K, V> {
+};
 template <typename K, typename V, typename H, typename E, typename A>
-    requires term_convertible<K> && term_convertible<V>
+requires term_convertible<K> && term_convertible<V>
 struct term_converter<std::unordered_map<K, V, H, E, A>>
-    : term_map_converter<std::unordered_map<K, V, H, E, A>, K, V> {};
+    : term_map_converter<std::unordered_map<K, V, H, E, A>, K, V> {
+};
 
 template <typename... Ts>
-    requires(term_convertible<Ts> && ...)
-struct term_converter<std::tuple<Ts...>> {
+requires(term_convertible<Ts>&&...) struct term_converter<std::tuple<Ts...>> {
     static term to(const std::tuple<Ts...>& v) {
         return std::apply([](const auto&... e) { return tuple(to_term(e)...); }, v);
     }
@@ -316,13 +328,15 @@ struct term_converter<std::tuple<Ts...>> {
             detail::conversion_failed(p, fmt::format("tuple of {} elements", sizeof...(Ts)), t);
         auto e = t.elements();
         return [&]<std::size_t... I>(std::index_sequence<I...>) {
-            return std::tuple<Ts...>{detail::convert_at<Ts>(e[I], p, term_path::step::tuple, I + 1)...};
-        }(std::index_sequence_for<Ts...>{});
+            return std::tuple<Ts...>{
+                detail::convert_at<Ts>(e[I], p, term_path::step::tuple, I + 1)...};
+        }
+        (std::index_sequence_for<Ts...>{});
     }
 };
 
 template <typename A, typename B>
-    requires term_convertible<A> && term_convertible<B>
+requires term_convertible<A> && term_convertible<B>
 struct term_converter<std::pair<A, B>> {
     static term to(const std::pair<A, B>& v) { return tuple(to_term(v.first), to_term(v.second)); }
     static std::pair<A, B> from(const term& t, const term_path& p) {
@@ -333,8 +347,7 @@ struct term_converter<std::pair<A, B>> {
 
 // The first alternative that converts wins.
 template <typename... Ts>
-    requires(term_convertible<Ts> && ...)
-struct term_converter<std::variant<Ts...>> {
+requires(term_convertible<Ts>&&...) struct term_converter<std::variant<Ts...>> {
     static term to(const std::variant<Ts...>& v) {
         return std::visit([](const auto& x) { return to_term(x); }, v);
     }
@@ -345,7 +358,8 @@ struct term_converter<std::variant<Ts...>> {
         return std::move(*out);
     }
     template <typename T>
-    static bool try_one(const term& t, const term_path& p, std::optional<std::variant<Ts...>>& out) {
+    static bool try_one(const term& t, const term_path& p,
+                        std::optional<std::variant<Ts...>>& out) {
         try {
             out.emplace(std::in_place_type<T>, term_converter<T>::from(t, p));
             return true;
@@ -366,20 +380,23 @@ struct term_converter<std::monostate> {
 
 // User structs described by term_struct<T>.
 template <typename T>
-    requires detail::is_struct<T>
+requires detail::is_struct<T>
 struct term_converter<T> {
     static term to(const T& v) {
         const auto& fields = term_struct<T>::fields;
         if constexpr (detail::is_record<T>) {
             std::vector<term> elems;
             elems.push_back(term::make_atom(term_struct<T>::record));
-            std::apply([&](const auto&... f) { (elems.push_back(to_term(v.*(f.member))), ...); }, fields);
+            std::apply([&](const auto&... f) { (elems.push_back(to_term(v.*(f.member))), ...); },
+                       fields);
             return term::tuple_from(std::move(elems));
         } else {
             std::vector<std::pair<term, term>> kv;
-            std::apply([&](const auto&... f) {
-                (kv.emplace_back(term::make_atom(f.name), to_term(v.*(f.member))), ...);
-            }, fields);
+            std::apply(
+                [&](const auto&... f) {
+                    (kv.emplace_back(term::make_atom(f.name), to_term(v.*(f.member))), ...);
+                },
+                fields);
             return term::map_from(std::move(kv));
         }
     }
@@ -390,19 +407,27 @@ struct term_converter<T> {
             constexpr std::size_t n = std::tuple_size_v<std::remove_cvref_t<decltype(fields)>>;
             if (!t.is_tuple(n + 1) || !t[0].is_atom() || t[0].atom_name() != term_struct<T>::record)
                 detail::conversion_failed(
-                    p, fmt::format("{{{}, ...}} record of {} fields", term_struct<T>::record, n), t);
+                    p, fmt::format("{{{}, ...}} record of {} fields", term_struct<T>::record, n),
+                    t);
             std::size_t i = 1;
-            std::apply([&](const auto&... f) {
-                ((out.*(f.member) = detail::convert_at<std::remove_cvref_t<decltype(out.*(f.member))>>(
-                      t[i], p, term_path::step::field, i, nullptr, f.name),
-                  ++i),
-                 ...);
-            }, fields);
+            std::apply(
+                [&](const auto&... f) {
+                    ((out.*(f.member) =
+                          detail::convert_at<std::remove_cvref_t<decltype(out.*(f.member))>>(
+                              t[i], p, term_path::step::field, i, nullptr, f.name),
+                      ++i),
+                     ...);
+                },
+                fields);
         } else {
             if (!t.is_map()) detail::conversion_failed(p, "map", t);
-            std::apply([&](const auto&... f) {
-                ((out.*(f.member) = from_field<std::remove_cvref_t<decltype(out.*(f.member))>>(t, p, f.name)), ...);
-            }, fields);
+            std::apply(
+                [&](const auto&... f) {
+                    ((out.*(f.member) =
+                          from_field<std::remove_cvref_t<decltype(out.*(f.member))>>(t, p, f.name)),
+                     ...);
+                },
+                fields);
         }
         return out;
     }

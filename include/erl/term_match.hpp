@@ -26,9 +26,10 @@ class pattern {
   public:
     // A literal: anything a term can be made from.
     template <typename T>
-        requires std::constructible_from<term, T&&> && (!std::same_as<std::remove_cvref_t<T>, pattern>)
-    pattern(T&& literal) : pattern(term(std::forward<T>(literal))) {} // NOLINT
-    pattern(term literal); // NOLINT
+    requires std::constructible_from<term, T&&> &&
+        (!std::same_as<std::remove_cvref_t<T>, pattern>)pattern(T&& literal)
+        : pattern(term(std::forward<T>(literal))) {} // NOLINT
+    pattern(term literal);                           // NOLINT
 
     static pattern any(); // _
     static pattern var(std::string name);
@@ -55,11 +56,11 @@ class pattern {
 
 struct pattern::node {
     enum class kind : std::uint8_t { literal, any, var, tuple, list, map } k;
-    term literal;                              // literal
-    std::string name;                          // var
-    std::vector<pattern> elems;                // tuple, list (list: the tail is last if has_tail)
-    bool has_tail = false;                     // list
-    std::vector<std::pair<term, pattern>> kv;  // map
+    term literal;                             // literal
+    std::string name;                         // var
+    std::vector<pattern> elems;               // tuple, list (list: the tail is last if has_tail)
+    bool has_tail = false;                    // list
+    std::vector<std::pair<term, pattern>> kv; // map
 };
 
 // Variable bindings of a successful match.
@@ -95,7 +96,9 @@ inline const pattern& any() {
     return p;
 }
 inline const pattern _ = pattern::any(); // NOLINT: Erlang's spelling
-inline pattern var(std::string name) { return pattern::var(std::move(name)); }
+inline pattern var(std::string name) {
+    return pattern::var(std::move(name));
+}
 template <typename... Ps>
 pattern tuple(Ps&&... elems) {
     return pattern::tuple(std::vector<pattern>{pattern(std::forward<Ps>(elems))...});

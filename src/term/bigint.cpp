@@ -77,7 +77,8 @@ std::optional<bigint> bigint::parse(std::string_view text, unsigned base) {
     if (text.empty()) return std::nullopt;
     // Consume digits in chunks whose value fits 32 bits: mag = mag * base^k + chunk.
     unsigned chunk_len = 0;
-    for (std::uint64_t p = base; p * base <= 0xFFFFFFFFull; p *= base) ++chunk_len;
+    for (std::uint64_t p = base; p * base <= 0xFFFFFFFFull; p *= base)
+        ++chunk_len;
     ++chunk_len;
     bigint b;
     std::size_t i = 0;
@@ -86,10 +87,14 @@ std::optional<bigint> bigint::parse(std::string_view text, unsigned base) {
         for (unsigned k = 0; k < chunk_len && i < text.size(); ++k, ++i) {
             char c = text[i];
             unsigned d;
-            if (c >= '0' && c <= '9') d = unsigned(c - '0');
-            else if (c >= 'a' && c <= 'z') d = unsigned(c - 'a') + 10;
-            else if (c >= 'A' && c <= 'Z') d = unsigned(c - 'A') + 10;
-            else return std::nullopt;
+            if (c >= '0' && c <= '9')
+                d = unsigned(c - '0');
+            else if (c >= 'a' && c <= 'z')
+                d = unsigned(c - 'a') + 10;
+            else if (c >= 'A' && c <= 'Z')
+                d = unsigned(c - 'A') + 10;
+            else
+                return std::nullopt;
             if (d >= base) return std::nullopt;
             chunk = chunk * base + d;
             mul *= base;
@@ -108,7 +113,8 @@ std::optional<bigint> bigint::parse(std::string_view text, unsigned base) {
 }
 
 void bigint::trim() noexcept {
-    while (!mag_.empty() && mag_.back() == 0) mag_.pop_back();
+    while (!mag_.empty() && mag_.back() == 0)
+        mag_.pop_back();
     if (mag_.empty()) neg_ = false;
 }
 
@@ -146,7 +152,8 @@ std::int64_t bigint::to_int64() const noexcept {
 
 double bigint::to_double() const noexcept {
     double d = 0;
-    for (auto it = mag_.rbegin(); it != mag_.rend(); ++it) d = d * 4294967296.0 + *it;
+    for (auto it = mag_.rbegin(); it != mag_.rend(); ++it)
+        d = d * 4294967296.0 + *it;
     return neg_ ? -d : d;
 }
 
@@ -170,14 +177,16 @@ std::string bigint::to_string(unsigned base) const {
             *it = std::uint32_t(cur / div);
             rem = cur % div;
         }
-        while (!m.empty() && m.back() == 0) m.pop_back();
+        while (!m.empty() && m.back() == 0)
+            m.pop_back();
         for (unsigned k = 0; k < chunk_len; ++k) {
             rev.push_back(digits[rem % base]);
             rem /= base;
             if (m.empty() && rem == 0) break;
         }
     }
-    while (rev.size() > 1 && rev.back() == '0') rev.pop_back();
+    while (rev.size() > 1 && rev.back() == '0')
+        rev.pop_back();
     if (neg_) rev.push_back('-');
     return {rev.rbegin(), rev.rend()};
 }
@@ -191,7 +200,8 @@ static std::strong_ordering compare_magnitude(const std::vector<std::uint32_t>& 
 }
 
 std::strong_ordering operator<=>(const bigint& a, const bigint& b) noexcept {
-    if (a.neg_ != b.neg_) return a.neg_ ? std::strong_ordering::less : std::strong_ordering::greater;
+    if (a.neg_ != b.neg_)
+        return a.neg_ ? std::strong_ordering::less : std::strong_ordering::greater;
     auto c = compare_magnitude(a.mag_, b.mag_);
     return a.neg_ ? 0 <=> c : c;
 }

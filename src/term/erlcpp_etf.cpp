@@ -29,7 +29,8 @@ void write_stdout(const void* p, std::size_t n) {
 }
 
 int usage() {
-    std::fputs("usage: erlcpp-etf decode|encode|recode  (input on stdin, output on stdout)\n", stderr);
+    std::fputs("usage: erlcpp-etf decode|encode|recode  (input on stdin, output on stdout)\n",
+               stderr);
     return 2;
 }
 

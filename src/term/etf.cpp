@@ -67,10 +67,12 @@ struct writer {
         out.push_back(std::uint8_t(v));
     }
     void u32(std::uint32_t v) {
-        for (int s = 24; s >= 0; s -= 8) out.push_back(std::uint8_t(v >> s));
+        for (int s = 24; s >= 0; s -= 8)
+            out.push_back(std::uint8_t(v >> s));
     }
     void u64(std::uint64_t v) {
-        for (int s = 56; s >= 0; s -= 8) out.push_back(std::uint8_t(v >> s));
+        for (int s = 56; s >= 0; s -= 8)
+            out.push_back(std::uint8_t(v >> s));
     }
     void bytes(std::span<const std::uint8_t> b) { out.insert(out.end(), b.begin(), b.end()); }
     void text(std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
@@ -124,8 +126,12 @@ struct writer {
 
     void value(const term& t) {
         switch (term_access::tag(t)) {
-        case term_tag::small: integer(t.as_int64()); return;
-        case term_tag::big: big(t.as_bigint()); return;
+        case term_tag::small:
+            integer(t.as_int64());
+            return;
+        case term_tag::big:
+            big(t.as_bigint());
+            return;
         case term_tag::flt: {
             double d = t.as_double();
             std::uint64_t bits;
@@ -135,8 +141,12 @@ struct writer {
             return;
         }
         case term_tag::atom:
-        case term_tag::atom_text: atom_text(t.atom_name()); return;
-        case term_tag::nil: u8(NIL_EXT); return;
+        case term_tag::atom_text:
+            atom_text(t.atom_name());
+            return;
+        case term_tag::nil:
+            u8(NIL_EXT);
+            return;
         case term_tag::tuple: {
             auto e = t.elements();
             if (e.size() <= 255) {
@@ -146,7 +156,8 @@ struct writer {
                 u8(LARGE_TUPLE_EXT);
                 u32(std::uint32_t(e.size()));
             }
-            for (const auto& x : e) value(x);
+            for (const auto& x : e)
+                value(x);
             return;
         }
         case term_tag::list: {
@@ -159,12 +170,14 @@ struct writer {
                 })) {
                 u8(STRING_EXT);
                 u16(std::uint32_t(e.size()));
-                for (const auto& x : e) u8(std::uint32_t(x.as_int64()));
+                for (const auto& x : e)
+                    u8(std::uint32_t(x.as_int64()));
                 return;
             }
             u8(LIST_EXT);
             u32(std::uint32_t(e.size()));
-            for (const auto& x : e) value(x);
+            for (const auto& x : e)
+                value(x);
             value(tail);
             return;
         }
@@ -205,8 +218,10 @@ struct writer {
             bool v4 = n.id > 0xFFFFFFFFull;
             u8(v4 ? V4_PORT_EXT : NEW_PORT_EXT);
             value(n.node);
-            if (v4) u64(n.id);
-            else u32(std::uint32_t(n.id));
+            if (v4)
+                u64(n.id);
+            else
+                u32(std::uint32_t(n.id));
             u32(n.creation);
             return;
         }
@@ -216,7 +231,8 @@ struct writer {
             u16(n.len);
             value(n.node);
             u32(n.creation);
-            for (std::size_t i = 0; i < n.len; ++i) u32(n.words[i]);
+            for (std::size_t i = 0; i < n.len; ++i)
+                u32(n.words[i]);
             return;
         }
         case term_tag::export_fun: {
@@ -241,9 +257,11 @@ struct writer {
             value(n.old_index);
             value(n.old_uniq);
             value(n.pid);
-            for (const auto& v : n.free_vars) value(v);
+            for (const auto& v : n.free_vars)
+                value(v);
             auto size = std::uint32_t(out.size() - size_at);
-            for (int i = 0; i < 4; ++i) out[size_at + std::size_t(i)] = std::uint8_t(size >> (24 - 8 * i));
+            for (int i = 0; i < 4; ++i)
+                out[size_at + std::size_t(i)] = std::uint8_t(size >> (24 - 8 * i));
             return;
         }
         }
@@ -252,7 +270,9 @@ struct writer {
 
 } // namespace
 
-void encode_body(std::vector<std::uint8_t>& out, const term& t) { writer{out}.value(t); }
+void encode_body(std::vector<std::uint8_t>& out, const term& t) {
+    writer{out}.value(t);
+}
 
 std::vector<std::uint8_t> encode(const term& t, const encode_options& opts) {
     std::vector<std::uint8_t> out;
@@ -265,7 +285,8 @@ std::vector<std::uint8_t> encode(const term& t, const encode_options& opts) {
     std::vector<std::uint8_t> z(6 + bound);
     z[0] = version_magic;
     z[1] = COMPRESSED;
-    for (int i = 0; i < 4; ++i) z[2 + std::size_t(i)] = std::uint8_t(body >> (24 - 8 * i));
+    for (int i = 0; i < 4; ++i)
+        z[2 + std::size_t(i)] = std::uint8_t(body >> (24 - 8 * i));
     if (compress2(z.data() + 6, &bound, out.data() + 1, uLong(body),
                   std::min(opts.compression, 9)) != Z_OK)
         return out;
@@ -324,7 +345,8 @@ class decoder {
     }
     void need(std::size_t n) {
         if (in_.size() - pos_ < n)
-            fail(pos_, fmt::format("truncated: {} more bytes needed, {} left", n, in_.size() - pos_));
+            fail(pos_,
+                 fmt::format("truncated: {} more bytes needed, {} left", n, in_.size() - pos_));
     }
     std::size_t left() const noexcept { return in_.size() - pos_; }
     std::uint8_t u8() {
@@ -340,13 +362,15 @@ class decoder {
     std::uint32_t u32() {
         need(4);
         std::uint32_t v = 0;
-        for (int i = 0; i < 4; ++i) v = (v << 8) | in_[pos_++];
+        for (int i = 0; i < 4; ++i)
+            v = (v << 8) | in_[pos_++];
         return v;
     }
     std::uint64_t u64() {
         need(8);
         std::uint64_t v = 0;
-        for (int i = 0; i < 8; ++i) v = (v << 8) | in_[pos_++];
+        for (int i = 0; i < 8; ++i)
+            v = (v << 8) | in_[pos_++];
         return v;
     }
     std::span<const std::uint8_t> take(std::size_t n) {
@@ -400,10 +424,12 @@ class decoder {
         if (t == ATOM_EXT || t == SMALL_ATOM_EXT) {
             if (len > 255) fail(at, "atom longer than 255 characters");
             // Latin-1: every byte is a code point.
-            bool ascii = std::all_of(raw.begin(), raw.end(), [](std::uint8_t c) { return c < 0x80; });
+            bool ascii =
+                std::all_of(raw.begin(), raw.end(), [](std::uint8_t c) { return c < 0x80; });
             if (!ascii) {
                 std::string utf8;
-                for (auto c : raw) detail::append_utf8(utf8, c);
+                for (auto c : raw)
+                    detail::append_utf8(utf8, c);
                 return detail::atom_term(utf8, intern_);
             }
         } else {
@@ -416,8 +442,12 @@ class decoder {
 
     void scalar_or_open(std::uint8_t t, std::size_t at) {
         switch (t) {
-        case SMALL_INTEGER_EXT: emit(term(std::int64_t(u8()))); return;
-        case INTEGER_EXT: emit(term(std::int64_t(std::int32_t(u32())))); return;
+        case SMALL_INTEGER_EXT:
+            emit(term(std::int64_t(u8())));
+            return;
+        case INTEGER_EXT:
+            emit(term(std::int64_t(std::int32_t(u32()))));
+            return;
         case SMALL_BIG_EXT:
         case LARGE_BIG_EXT: {
             std::size_t n = t == SMALL_BIG_EXT ? u8() : u32();
@@ -441,27 +471,36 @@ class decoder {
             auto raw = take(31);
             std::string_view s(reinterpret_cast<const char*>(raw.data()), raw.size());
             s = s.substr(0, s.find('\0'));
-            while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+            while (!s.empty() && s.front() == ' ')
+                s.remove_prefix(1);
             double d = 0;
             auto r = std::from_chars(s.data(), s.data() + s.size(), d);
-            if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() || !std::isfinite(d))
+            if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() ||
+                !std::isfinite(d))
                 fail(at, "bad FLOAT_EXT text");
             emit(term(d));
             return;
         }
         case ATOM_EXT:
-        case ATOM_UTF8_EXT: emit(atom_from(t, at, u16())); return;
+        case ATOM_UTF8_EXT:
+            emit(atom_from(t, at, u16()));
+            return;
         case SMALL_ATOM_EXT:
-        case SMALL_ATOM_UTF8_EXT: emit(atom_from(t, at, u8())); return;
+        case SMALL_ATOM_UTF8_EXT:
+            emit(atom_from(t, at, u8()));
+            return;
         case ATOM_CACHE_REF:
             fail(at, "atom cache reference (tag 82) without a distribution atom cache");
-        case NIL_EXT: emit(term()); return;
+        case NIL_EXT:
+            emit(term());
+            return;
         case STRING_EXT: {
             std::uint32_t n = u16();
             auto raw = take(n);
             std::vector<term> v;
             v.reserve(n);
-            for (auto c : raw) v.emplace_back(std::int64_t(c));
+            for (auto c : raw)
+                v.emplace_back(std::int64_t(c));
             emit(term::list_from(std::move(v)));
             return;
         }
@@ -517,7 +556,9 @@ class decoder {
         case NEW_PORT_EXT:
         case V4_PORT_EXT:
         case PORT_EXT:
-        case REFERENCE_EXT: open(t, at, 1); return;
+        case REFERENCE_EXT:
+            open(t, at, 1);
+            return;
         case NEWER_REFERENCE_EXT:
         case NEW_REFERENCE_EXT: {
             std::uint32_t n = u16();
@@ -525,7 +566,9 @@ class decoder {
             open(t, at, 1, n);
             return;
         }
-        case EXPORT_EXT: open(t, at, 3); return;
+        case EXPORT_EXT:
+            open(t, at, 3);
+            return;
         case NEW_FUN_EXT: {
             std::size_t size_at = pos_;
             std::uint32_t size = u32();
@@ -546,11 +589,16 @@ class decoder {
             std::copy(uniq.begin(), uniq.end(), f.uniq.begin());
             return;
         }
-        case FUN_EXT: fail(at, "FUN_EXT (tag 117) was removed from Erlang and is not accepted");
-        case LOCAL_EXT: fail(at, "LOCAL_EXT (tag 121) is local to one Erlang node");
-        case COMPRESSED: fail(at, "compressed term (tag 80) is only allowed right after 131");
-        case version_magic: fail(at, "unexpected version byte 131 inside a term");
-        default: fail(at, fmt::format("unknown tag {}", t));
+        case FUN_EXT:
+            fail(at, "FUN_EXT (tag 117) was removed from Erlang and is not accepted");
+        case LOCAL_EXT:
+            fail(at, "LOCAL_EXT (tag 121) is local to one Erlang node");
+        case COMPRESSED:
+            fail(at, "compressed term (tag 80) is only allowed right after 131");
+        case version_magic:
+            fail(at, "unexpected version byte 131 inside a term");
+        default:
+            fail(at, fmt::format("unknown tag {}", t));
         }
     }
 
@@ -633,7 +681,8 @@ class decoder {
             } else {
                 n->len = std::uint8_t(f.len);
                 n->creation = f.tag == NEWER_REFERENCE_EXT ? u32() : u8();
-                for (std::size_t i = 0; i < f.len; ++i) n->words[i] = u32();
+                for (std::size_t i = 0; i < f.len; ++i)
+                    n->words[i] = u32();
             }
             return owner;
         }
@@ -694,7 +743,8 @@ term decode(std::span<const std::uint8_t> bytes, const decode_options& opts) {
     decoder d(bytes, opts, 1, false);
     term t = d.run(true);
     if (d.pos() != bytes.size())
-        throw etf_error(d.pos(), fmt::format("{} trailing bytes after the term", bytes.size() - d.pos()));
+        throw etf_error(d.pos(),
+                        fmt::format("{} trailing bytes after the term", bytes.size() - d.pos()));
     return t;
 }
 

@@ -14,18 +14,30 @@ using detail::term_tag;
 
 std::string_view to_string(term_kind k) noexcept {
     switch (k) {
-    case term_kind::integer: return "integer";
-    case term_kind::float_: return "float";
-    case term_kind::atom: return "atom";
-    case term_kind::reference: return "reference";
-    case term_kind::fun: return "fun";
-    case term_kind::port: return "port";
-    case term_kind::pid: return "pid";
-    case term_kind::tuple: return "tuple";
-    case term_kind::map: return "map";
-    case term_kind::nil: return "nil";
-    case term_kind::list: return "list";
-    case term_kind::bitstring: return "bitstring";
+    case term_kind::integer:
+        return "integer";
+    case term_kind::float_:
+        return "float";
+    case term_kind::atom:
+        return "atom";
+    case term_kind::reference:
+        return "reference";
+    case term_kind::fun:
+        return "fun";
+    case term_kind::port:
+        return "port";
+    case term_kind::pid:
+        return "pid";
+    case term_kind::tuple:
+        return "tuple";
+    case term_kind::map:
+        return "map";
+    case term_kind::nil:
+        return "nil";
+    case term_kind::list:
+        return "list";
+    case term_kind::bitstring:
+        return "bitstring";
     }
     return "?";
 }
@@ -95,7 +107,9 @@ term atom_term(std::string_view name, bool intern) {
 // ---------------------------------------------------------------------------------------------
 // Construction and destruction
 
-term::term(detail::term_node* n) noexcept : tag_(n->tag) { u_.node = n; }
+term::term(detail::term_node* n) noexcept : tag_(n->tag) {
+    u_.node = n;
+}
 
 term::term(bigint v) {
     if (v.fits_int64()) {
@@ -113,8 +127,9 @@ term::term(double v) {
     u_.f = v;
 }
 
-term::term(std::string_view s) : term(binary(std::span<const std::uint8_t>(
-                                     reinterpret_cast<const std::uint8_t*>(s.data()), s.size()))) {}
+term::term(std::string_view s)
+    : term(binary(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()),
+                                                s.size()))) {}
 
 term::term(const erl::pid& p) : term(pid(p.node(), p.number(), p.serial(), p.creation())) {}
 
@@ -137,17 +152,23 @@ void destroy_node(detail::term_node* root) {
         detail::term_node* n = work.back();
         work.pop_back();
         switch (n->tag) {
-        case term_tag::big: delete static_cast<detail::big_node*>(n); break;
-        case term_tag::atom_text: delete static_cast<detail::atom_text_node*>(n); break;
+        case term_tag::big:
+            delete static_cast<detail::big_node*>(n);
+            break;
+        case term_tag::atom_text:
+            delete static_cast<detail::atom_text_node*>(n);
+            break;
         case term_tag::tuple: {
             auto* t = static_cast<detail::tuple_node*>(n);
-            for (auto& e : t->elems) take_child(e, work);
+            for (auto& e : t->elems)
+                take_child(e, work);
             delete t;
             break;
         }
         case term_tag::list: {
             auto* t = static_cast<detail::list_node*>(n);
-            for (auto& e : t->elems) take_child(e, work);
+            for (auto& e : t->elems)
+                take_child(e, work);
             take_child(t->tail, work);
             delete t;
             break;
@@ -161,7 +182,9 @@ void destroy_node(detail::term_node* root) {
             delete t;
             break;
         }
-        case term_tag::bits: delete static_cast<detail::bits_node*>(n); break;
+        case term_tag::bits:
+            delete static_cast<detail::bits_node*>(n);
+            break;
         case term_tag::pid: {
             auto* t = static_cast<detail::pid_node*>(n);
             take_child(t->node, work);
@@ -193,11 +216,13 @@ void destroy_node(detail::term_node* root) {
             take_child(t->old_index, work);
             take_child(t->old_uniq, work);
             take_child(t->pid, work);
-            for (auto& e : t->free_vars) take_child(e, work);
+            for (auto& e : t->free_vars)
+                take_child(e, work);
             delete t;
             break;
         }
-        default: break; // inline tags have no node
+        default:
+            break; // inline tags have no node
         }
     }
 }
@@ -271,7 +296,8 @@ term charlist(std::string_view s) {
         auto c = static_cast<unsigned char>(s[i]);
         std::size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
         std::uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-        for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (s[i + k] & 0x3F);
+        for (std::size_t k = 1; k < len; ++k)
+            cp = (cp << 6) | (s[i + k] & 0x3F);
         v.emplace_back(cp);
         i += len;
     }
@@ -285,8 +311,10 @@ term term::map_from(std::vector<std::pair<term, term>> entries) {
     std::vector<std::pair<term, term>> out;
     out.reserve(entries.size());
     for (auto& e : entries) {
-        if (!out.empty() && out.back().first == e.first) out.back().second = std::move(e.second);
-        else out.push_back(std::move(e));
+        if (!out.empty() && out.back().first == e.first)
+            out.back().second = std::move(e.second);
+        else
+            out.push_back(std::move(e));
     }
     auto* n = new detail::map_node;
     n->entries = std::move(out);
@@ -335,20 +363,32 @@ term term::export_fun(atom module, atom function, std::uint8_t arity) {
 term_kind term::kind() const noexcept {
     switch (tag_) {
     case term_tag::small:
-    case term_tag::big: return term_kind::integer;
-    case term_tag::flt: return term_kind::float_;
+    case term_tag::big:
+        return term_kind::integer;
+    case term_tag::flt:
+        return term_kind::float_;
     case term_tag::atom:
-    case term_tag::atom_text: return term_kind::atom;
-    case term_tag::ref: return term_kind::reference;
+    case term_tag::atom_text:
+        return term_kind::atom;
+    case term_tag::ref:
+        return term_kind::reference;
     case term_tag::export_fun:
-    case term_tag::local_fun: return term_kind::fun;
-    case term_tag::port: return term_kind::port;
-    case term_tag::pid: return term_kind::pid;
-    case term_tag::tuple: return term_kind::tuple;
-    case term_tag::map: return term_kind::map;
-    case term_tag::nil: return term_kind::nil;
-    case term_tag::list: return term_kind::list;
-    case term_tag::bits: return term_kind::bitstring;
+    case term_tag::local_fun:
+        return term_kind::fun;
+    case term_tag::port:
+        return term_kind::port;
+    case term_tag::pid:
+        return term_kind::pid;
+    case term_tag::tuple:
+        return term_kind::tuple;
+    case term_tag::map:
+        return term_kind::map;
+    case term_tag::nil:
+        return term_kind::nil;
+    case term_tag::list:
+        return term_kind::list;
+    case term_tag::bits:
+        return term_kind::bitstring;
     }
     return term_kind::nil;
 }
@@ -415,7 +455,8 @@ atom term::as_atom() const {
         std::memcpy(static_cast<void*>(&a), &u_.atom, sizeof a);
         return a;
     }
-    if (tag_ == term_tag::atom_text) return atom(term_access::as<detail::atom_text_node>(*this).name);
+    if (tag_ == term_tag::atom_text)
+        return atom(term_access::as<detail::atom_text_node>(*this).name);
     bad_access(*this, "an atom");
 }
 
@@ -464,12 +505,18 @@ std::span<const term> term::elements() const {
 
 std::size_t term::size() const {
     switch (tag_) {
-    case term_tag::tuple: return term_access::as<detail::tuple_node>(*this).elems.size();
-    case term_tag::list: return term_access::as<detail::list_node>(*this).elems.size();
-    case term_tag::nil: return 0;
-    case term_tag::map: return term_access::as<detail::map_node>(*this).entries.size();
-    case term_tag::bits: return term_access::as<detail::bits_node>(*this).bytes.size();
-    default: bad_access(*this, "a tuple, list, map or binary");
+    case term_tag::tuple:
+        return term_access::as<detail::tuple_node>(*this).elems.size();
+    case term_tag::list:
+        return term_access::as<detail::list_node>(*this).elems.size();
+    case term_tag::nil:
+        return 0;
+    case term_tag::map:
+        return term_access::as<detail::map_node>(*this).entries.size();
+    case term_tag::bits:
+        return term_access::as<detail::bits_node>(*this).bytes.size();
+    default:
+        bad_access(*this, "a tuple, list, map or binary");
     }
 }
 
@@ -502,16 +549,24 @@ const term* term::find(const term& key) const {
 namespace {
 const term& node_of(const term& t) {
     switch (term_access::tag(t)) {
-    case term_tag::pid: return term_access::as<detail::pid_node>(t).node;
-    case term_tag::port: return term_access::as<detail::port_node>(t).node;
-    case term_tag::ref: return term_access::as<detail::ref_node>(t).node;
-    default: bad_access(t, "a pid, port or reference");
+    case term_tag::pid:
+        return term_access::as<detail::pid_node>(t).node;
+    case term_tag::port:
+        return term_access::as<detail::port_node>(t).node;
+    case term_tag::ref:
+        return term_access::as<detail::ref_node>(t).node;
+    default:
+        bad_access(t, "a pid, port or reference");
     }
 }
 } // namespace
 
-std::string_view term::node_name() const { return node_of(*this).atom_name(); }
-term term::node() const { return node_of(*this); }
+std::string_view term::node_name() const {
+    return node_of(*this).atom_name();
+}
+term term::node() const {
+    return node_of(*this);
+}
 
 std::uint64_t term::id() const {
     if (is_pid()) return term_access::as<detail::pid_node>(*this).id;
@@ -526,10 +581,14 @@ std::uint32_t term::serial() const {
 
 std::uint32_t term::creation() const {
     switch (tag_) {
-    case term_tag::pid: return term_access::as<detail::pid_node>(*this).creation;
-    case term_tag::port: return term_access::as<detail::port_node>(*this).creation;
-    case term_tag::ref: return term_access::as<detail::ref_node>(*this).creation;
-    default: bad_access(*this, "a pid, port or reference");
+    case term_tag::pid:
+        return term_access::as<detail::pid_node>(*this).creation;
+    case term_tag::port:
+        return term_access::as<detail::port_node>(*this).creation;
+    case term_tag::ref:
+        return term_access::as<detail::ref_node>(*this).creation;
+    default:
+        bad_access(*this, "a pid, port or reference");
     }
 }
 
@@ -563,7 +622,9 @@ unsigned term::fun_arity() const {
 
 namespace {
 
-int sign(auto c) { return c < 0 ? -1 : c > 0 ? 1 : 0; }
+int sign(auto c) {
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+}
 
 // Compares an int64 with a finite double by value; 0 when equal.
 int cmp_int_float(std::int64_t i, double d) {
@@ -587,7 +648,8 @@ int cmp_numbers(const term& a, const term& b, bool exact) {
         return 0;
     }
     if (ta != term_tag::flt && tb != term_tag::flt) {
-        if (ta == term_tag::small && tb == term_tag::small) return sign(a.as_int64() <=> b.as_int64());
+        if (ta == term_tag::small && tb == term_tag::small)
+            return sign(a.as_int64() <=> b.as_int64());
         return sign(a.as_bigint() <=> b.as_bigint());
     }
     // An integer and a float: by value; when equal, =:= puts the integer first.
@@ -647,7 +709,9 @@ int cmp_lists(const term& a, const term& b, bool exact) {
     return sign(a.tail().kind() <=> term_kind::list);
 }
 
-int cmp_node_terms(const term& a, const term& b) { return cmp_atoms(a, b); }
+int cmp_node_terms(const term& a, const term& b) {
+    return cmp_atoms(a, b);
+}
 
 int cmp(const term& a, const term& b, bool exact) {
     auto ka = a.kind(), kb = b.kind();
@@ -656,14 +720,17 @@ int cmp(const term& a, const term& b, bool exact) {
     if (na && nb) return cmp_numbers(a, b, exact);
     if (ka != kb) return sign(ka <=> kb);
     switch (ka) {
-    case term_kind::atom: return cmp_atoms(a, b);
-    case term_kind::nil: return 0;
+    case term_kind::atom:
+        return cmp_atoms(a, b);
+    case term_kind::nil:
+        return 0;
     case term_kind::tuple: {
         auto ea = a.elements(), eb = b.elements();
         if (ea.size() != eb.size()) return sign(ea.size() <=> eb.size());
         return cmp_seq(ea, eb, exact);
     }
-    case term_kind::list: return cmp_lists(a, b, exact);
+    case term_kind::list:
+        return cmp_lists(a, b, exact);
     case term_kind::map: {
         // By size, then keys in order, then values in key order (Erlang's map order).
         auto ea = a.map_entries(), eb = b.map_entries();
@@ -675,7 +742,8 @@ int cmp(const term& a, const term& b, bool exact) {
         return 0;
     }
     case term_kind::bitstring:
-        return cmp_bits(term_access::as<detail::bits_node>(a), term_access::as<detail::bits_node>(b));
+        return cmp_bits(term_access::as<detail::bits_node>(a),
+                        term_access::as<detail::bits_node>(b));
     case term_kind::pid: {
         const auto& x = term_access::as<detail::pid_node>(a);
         const auto& y = term_access::as<detail::pid_node>(b);
@@ -721,7 +789,8 @@ int cmp(const term& a, const term& b, bool exact) {
         if (int c = cmp(x.pid, y.pid, exact)) return c;
         return cmp_seq(x.free_vars, y.free_vars, exact);
     }
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
@@ -731,10 +800,14 @@ bool operator==(const term& a, const term& b) noexcept {
     auto ta = term_access::tag(a), tb = term_access::tag(b);
     if (ta == tb && !term_access::node(a)) {
         switch (ta) {
-        case term_tag::small: return a.as_int64() == b.as_int64();
-        case term_tag::atom: return term_access::atom_index(a) == term_access::atom_index(b);
-        case term_tag::nil: return true;
-        default: break;
+        case term_tag::small:
+            return a.as_int64() == b.as_int64();
+        case term_tag::atom:
+            return term_access::atom_index(a) == term_access::atom_index(b);
+        case term_tag::nil:
+            return true;
+        default:
+            break;
         }
     }
     if (ta == tb && term_access::node(a) && term_access::node(a) == term_access::node(b))
@@ -744,16 +817,20 @@ bool operator==(const term& a, const term& b) noexcept {
 
 std::strong_ordering operator<=>(const term& a, const term& b) noexcept {
     int c = cmp(a, b, true);
-    return c < 0 ? std::strong_ordering::less
-                 : c > 0 ? std::strong_ordering::greater : std::strong_ordering::equal;
+    return c < 0   ? std::strong_ordering::less
+           : c > 0 ? std::strong_ordering::greater
+                   : std::strong_ordering::equal;
 }
 
-bool equal(const term& a, const term& b) noexcept { return cmp(a, b, false) == 0; }
+bool equal(const term& a, const term& b) noexcept {
+    return cmp(a, b, false) == 0;
+}
 
 std::weak_ordering compare(const term& a, const term& b) noexcept {
     int c = cmp(a, b, false);
-    return c < 0 ? std::weak_ordering::less
-                 : c > 0 ? std::weak_ordering::greater : std::weak_ordering::equivalent;
+    return c < 0   ? std::weak_ordering::less
+           : c > 0 ? std::weak_ordering::greater
+                   : std::weak_ordering::equivalent;
 }
 
 namespace {
@@ -765,25 +842,31 @@ inline std::size_t mix(std::size_t h, std::size_t v) noexcept {
 std::size_t term::hash() const noexcept {
     std::size_t h = std::size_t(kind()) * 0x9E3779B97F4A7C15ull;
     switch (tag_) {
-    case term_tag::small: return mix(h, std::hash<std::int64_t>{}(u_.i));
+    case term_tag::small:
+        return mix(h, std::hash<std::int64_t>{}(u_.i));
     case term_tag::flt: {
         std::uint64_t bits;
         std::memcpy(&bits, &u_.f, sizeof bits);
         return mix(h + 1, std::hash<std::uint64_t>{}(bits));
     }
     case term_tag::big:
-        for (auto l : term_access::as<detail::big_node>(*this).value.limbs()) h = mix(h, l);
+        for (auto l : term_access::as<detail::big_node>(*this).value.limbs())
+            h = mix(h, l);
         return mix(h, as_bigint().negative());
     case term_tag::atom:
-    case term_tag::atom_text: return mix(h, std::hash<std::string_view>{}(atom_name()));
-    case term_tag::nil: return h;
+    case term_tag::atom_text:
+        return mix(h, std::hash<std::string_view>{}(atom_name()));
+    case term_tag::nil:
+        return h;
     case term_tag::tuple:
     case term_tag::list:
-        for (const auto& e : elements()) h = mix(h, e.hash());
+        for (const auto& e : elements())
+            h = mix(h, e.hash());
         if (tag_ == term_tag::list) h = mix(h, tail().hash());
         return h;
     case term_tag::map:
-        for (const auto& [k, v] : map_entries()) h = mix(mix(h, k.hash()), v.hash());
+        for (const auto& [k, v] : map_entries())
+            h = mix(mix(h, k.hash()), v.hash());
         return h;
     case term_tag::bits:
         return mix(mix(h, std::hash<std::string_view>{}(std::string_view(
@@ -791,10 +874,12 @@ std::size_t term::hash() const noexcept {
                    bit_size());
     case term_tag::pid:
         return mix(mix(mix(h, node().hash()), id()), serial() ^ (std::size_t(creation()) << 32));
-    case term_tag::port: return mix(mix(mix(h, node().hash()), id()), creation());
+    case term_tag::port:
+        return mix(mix(mix(h, node().hash()), id()), creation());
     case term_tag::ref:
         h = mix(h, node().hash());
-        for (auto w : ref_words()) h = mix(h, w);
+        for (auto w : ref_words())
+            h = mix(h, w);
         return mix(h, creation());
     case term_tag::export_fun:
         return mix(mix(mix(h, std::hash<std::string_view>{}(fun_module())),
@@ -803,7 +888,8 @@ std::size_t term::hash() const noexcept {
     case term_tag::local_fun: {
         const auto& n = term_access::as<detail::local_fun_node>(*this);
         h = mix(mix(h, std::hash<std::string_view>{}(fun_module())), n.index);
-        for (auto b : n.uniq) h = mix(h, b);
+        for (auto b : n.uniq)
+            h = mix(h, b);
         return h;
     }
     }

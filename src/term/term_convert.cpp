@@ -4,7 +4,8 @@
 
 namespace erl {
 
-term_conversion_error::term_conversion_error(std::string path, std::string expected, const term& got)
+term_conversion_error::term_conversion_error(std::string path, std::string expected,
+                                             const term& got)
     : std::runtime_error(fmt::format("erl::from_term: at {}: expected {}, got {}", path, expected,
                                      [&] {
                                          // Keep messages short for huge terms.
@@ -16,22 +17,31 @@ term_conversion_error::term_conversion_error(std::string path, std::string expec
 
 std::string term_path::to_string() const {
     std::vector<const term_path*> chain;
-    for (const term_path* p = this; p; p = p->parent) chain.push_back(p);
+    for (const term_path* p = this; p; p = p->parent)
+        chain.push_back(p);
     std::string out = "$";
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
         const term_path& p = **it;
         switch (p.kind) {
-        case step::root: break;
-        case step::tuple: out += fmt::format("{{{}}}", p.index); break;
-        case step::list: out += fmt::format("[{}]", p.index); break;
+        case step::root:
+            break;
+        case step::tuple:
+            out += fmt::format("{{{}}}", p.index);
+            break;
+        case step::list:
+            out += fmt::format("[{}]", p.index);
+            break;
         case step::map:
             out += "#{";
             if (p.key) out += p.key->to_string();
             out += "}";
             if (p.field == "key") out += "(key)";
             break;
-        case step::field: out += fmt::format(".{}", p.field); break;
-        case step::alternative: break;
+        case step::field:
+            out += fmt::format(".{}", p.field);
+            break;
+        case step::alternative:
+            break;
         }
     }
     return out;
@@ -60,8 +70,7 @@ std::string term_converter<std::string>::from(const term& t, const term_path& p)
 }
 
 term term_converter<exit_reason>::to(const exit_reason& r) {
-    if (r.is_exception())
-        return tuple(r.tag(), term(r.exception_type()), term(r.detail()));
+    if (r.is_exception()) return tuple(r.tag(), term(r.exception_type()), term(r.detail()));
     if (r.has_detail()) return tuple(r.tag(), term(r.detail()));
     return term(r.tag());
 }

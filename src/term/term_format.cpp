@@ -20,21 +20,38 @@ namespace detail {
 bool printable_char(std::int64_t c) noexcept {
     // ASCII only: wider characters print as integers, which keeps our output pure ASCII for
     // strings and binaries and still reads back to the same term.
-    return (c >= 32 && c <= 126) || c == '\n' || c == '\r' || c == '\t' || c == '\v' ||
-           c == '\b' || c == '\f' || c == 27;
+    return (c >= 32 && c <= 126) || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\b' ||
+           c == '\f' || c == 27;
 }
 
 void append_escaped_char(std::string& out, std::uint32_t c, char quote) {
     switch (c) {
-    case '\n': out += "\\n"; return;
-    case '\r': out += "\\r"; return;
-    case '\t': out += "\\t"; return;
-    case '\v': out += "\\v"; return;
-    case '\b': out += "\\b"; return;
-    case '\f': out += "\\f"; return;
-    case 27: out += "\\e"; return;
-    case '\\': out += "\\\\"; return;
-    default: break;
+    case '\n':
+        out += "\\n";
+        return;
+    case '\r':
+        out += "\\r";
+        return;
+    case '\t':
+        out += "\\t";
+        return;
+    case '\v':
+        out += "\\v";
+        return;
+    case '\b':
+        out += "\\b";
+        return;
+    case '\f':
+        out += "\\f";
+        return;
+    case 27:
+        out += "\\e";
+        return;
+    case '\\':
+        out += "\\\\";
+        return;
+    default:
+        break;
     }
     if (c == std::uint32_t(quote)) {
         out.push_back('\\');
@@ -65,7 +82,8 @@ void append_float(std::string& out, double d) {
         if (c != '.') digits.push_back(c);
     int exp = 0;
     std::from_chars(s.data() + e + 1 + (s[e + 1] == '+'), s.data() + s.size(), exp);
-    while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+    while (digits.size() > 1 && digits.back() == '0')
+        digits.pop_back();
     const int len = int(digits.size());
     const int place = exp - len + 1; // value = digits * 10^place
     const int exp_cost = int(std::to_string(exp).size()) + 2;
@@ -118,12 +136,22 @@ std::uint32_t node_number(const term& node) {
 
 void write(std::string& out, const term& t) {
     switch (term_access::tag(t)) {
-    case term_tag::small: out += std::to_string(t.as_int64()); return;
-    case term_tag::big: out += t.as_bigint().to_string(); return;
-    case term_tag::flt: append_float(out, t.as_double()); return;
+    case term_tag::small:
+        out += std::to_string(t.as_int64());
+        return;
+    case term_tag::big:
+        out += t.as_bigint().to_string();
+        return;
+    case term_tag::flt:
+        append_float(out, t.as_double());
+        return;
     case term_tag::atom:
-    case term_tag::atom_text: format_atom_to(out, t.atom_name()); return;
-    case term_tag::nil: out += "[]"; return;
+    case term_tag::atom_text:
+        format_atom_to(out, t.atom_name());
+        return;
+    case term_tag::nil:
+        out += "[]";
+        return;
     case term_tag::tuple: {
         out.push_back('{');
         bool first = true;
@@ -139,7 +167,8 @@ void write(std::string& out, const term& t) {
         auto elems = t.elements();
         if (t.tail().is_nil() && is_printable_string(elems)) {
             out.push_back('"');
-            for (const auto& e : elems) detail::append_escaped_char(out, std::uint32_t(e.as_int64()), '"');
+            for (const auto& e : elems)
+                detail::append_escaped_char(out, std::uint32_t(e.as_int64()), '"');
             out.push_back('"');
             return;
         }
@@ -179,7 +208,8 @@ void write(std::string& out, const term& t) {
             if (!detail::printable_char(c)) text = false;
         if (text) {
             out.push_back('"');
-            for (auto c : b) detail::append_escaped_char(out, c, '"');
+            for (auto c : b)
+                detail::append_escaped_char(out, c, '"');
             out.push_back('"');
         } else {
             std::size_t full = bits / 8;
@@ -198,11 +228,14 @@ void write(std::string& out, const term& t) {
     case term_tag::pid:
         out += fmt::format("<{}.{}.{}>", node_number(t.node()), t.id(), t.serial());
         return;
-    case term_tag::port: out += fmt::format("#Port<{}.{}>", node_number(t.node()), t.id()); return;
+    case term_tag::port:
+        out += fmt::format("#Port<{}.{}>", node_number(t.node()), t.id());
+        return;
     case term_tag::ref: {
         out += fmt::format("#Ref<{}", node_number(t.node()));
         auto w = t.ref_words();
-        for (std::size_t i = w.size(); i-- > 0;) out += fmt::format(".{}", w[i]);
+        for (std::size_t i = w.size(); i-- > 0;)
+            out += fmt::format(".{}", w[i]);
         out.push_back('>');
         return;
     }

@@ -43,7 +43,8 @@ pattern pattern::tuple(std::vector<pattern> elements) {
     if (all_literal(elements)) {
         std::vector<term> v;
         v.reserve(elements.size());
-        for (const auto& e : elements) v.push_back(e.root().literal);
+        for (const auto& e : elements)
+            v.push_back(e.root().literal);
         return pattern(term::tuple_from(std::move(v)));
     }
     auto n = std::make_shared<node>();
@@ -56,7 +57,8 @@ pattern pattern::list(std::vector<pattern> elements, std::optional<pattern> tail
     if (all_literal(elements) && (!tail || tail->root().k == kind::literal)) {
         std::vector<term> v;
         v.reserve(elements.size());
-        for (const auto& e : elements) v.push_back(e.root().literal);
+        for (const auto& e : elements)
+            v.push_back(e.root().literal);
         return pattern(term::list_from(std::move(v), tail ? tail->root().literal : term()));
     }
     auto n = std::make_shared<node>();
@@ -87,20 +89,29 @@ void collect_vars(const pattern::node& n, std::vector<std::string>& out) {
         return;
     case kind::tuple:
     case kind::list:
-        for (const auto& e : n.elems) collect_vars(e.root(), out);
+        for (const auto& e : n.elems)
+            collect_vars(e.root(), out);
         return;
     case kind::map:
-        for (const auto& kv : n.kv) collect_vars(kv.second.root(), out);
+        for (const auto& kv : n.kv)
+            collect_vars(kv.second.root(), out);
         return;
-    default: return;
+    default:
+        return;
     }
 }
 
 void write(std::string& out, const pattern::node& n) {
     switch (n.k) {
-    case kind::literal: out += n.literal.to_string(); return;
-    case kind::any: out += "_"; return;
-    case kind::var: out += n.name; return;
+    case kind::literal:
+        out += n.literal.to_string();
+        return;
+    case kind::any:
+        out += "_";
+        return;
+    case kind::var:
+        out += n.name;
+        return;
     case kind::tuple:
     case kind::list: {
         bool tuple = n.k == kind::tuple;
@@ -135,21 +146,26 @@ void write(std::string& out, const pattern::node& n) {
 
 term to_term_of(const pattern::node& n) {
     switch (n.k) {
-    case kind::literal: return n.literal;
+    case kind::literal:
+        return n.literal;
     case kind::tuple: {
         std::vector<term> v;
-        for (const auto& e : n.elems) v.push_back(to_term_of(e.root()));
+        for (const auto& e : n.elems)
+            v.push_back(to_term_of(e.root()));
         return term::tuple_from(std::move(v));
     }
     case kind::list: {
         std::vector<term> v;
         std::size_t count = n.elems.size() - (n.has_tail ? 1 : 0);
-        for (std::size_t i = 0; i < count; ++i) v.push_back(to_term_of(n.elems[i].root()));
-        return term::list_from(std::move(v), n.has_tail ? to_term_of(n.elems.back().root()) : term());
+        for (std::size_t i = 0; i < count; ++i)
+            v.push_back(to_term_of(n.elems[i].root()));
+        return term::list_from(std::move(v),
+                               n.has_tail ? to_term_of(n.elems.back().root()) : term());
     }
     case kind::map: {
         std::vector<std::pair<term, term>> v;
-        for (const auto& [k, p] : n.kv) v.emplace_back(k, to_term_of(p.root()));
+        for (const auto& [k, p] : n.kv)
+            v.emplace_back(k, to_term_of(p.root()));
         return term::map_from(std::move(v));
     }
     default:
@@ -161,9 +177,12 @@ term to_term_of(const pattern::node& n) {
 // agree with themselves, so a scratch binding set is used for repeated names).
 bool match_node(const term& t, const pattern::node& n, bindings& b) {
     switch (n.k) {
-    case kind::literal: return t == n.literal;
-    case kind::any: return true;
-    case kind::var: return b.bind(n.name, t);
+    case kind::literal:
+        return t == n.literal;
+    case kind::any:
+        return true;
+    case kind::var:
+        return b.bind(n.name, t);
     case kind::tuple: {
         if (!t.is_tuple(n.elems.size())) return false;
         auto e = t.elements();
@@ -206,7 +225,9 @@ std::vector<std::string> pattern::variables() const {
     return out;
 }
 
-term pattern::to_term() const { return to_term_of(*n_); }
+term pattern::to_term() const {
+    return to_term_of(*n_);
+}
 
 std::string pattern::to_string() const {
     std::string out;

@@ -15,7 +15,9 @@ namespace {
 
 constexpr std::size_t max_parse_depth = 1000; // recursion bound: keeps the stack small
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 // Erlang names may use Latin-1 letters (erl_scan): lower case 223..255 except 247 start atoms,
 // upper case 192..222 except 215 start variables, and any of them continues a name.
@@ -25,14 +27,17 @@ std::uint32_t cp_at(std::string_view s, std::size_t i, std::size_t& len) {
         len = 1;
         return c;
     }
-    if ((c & 0xE0) == 0xC0 && i + 1 < s.size() && (static_cast<unsigned char>(s[i + 1]) & 0xC0) == 0x80) {
+    if ((c & 0xE0) == 0xC0 && i + 1 < s.size() &&
+        (static_cast<unsigned char>(s[i + 1]) & 0xC0) == 0x80) {
         len = 2;
         return ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu);
     }
     len = 1;
     return 0xFFFFFFFF;
 }
-bool is_lower_cp(std::uint32_t c) { return (c >= 'a' && c <= 'z') || (c >= 223 && c <= 255 && c != 247); }
+bool is_lower_cp(std::uint32_t c) {
+    return (c >= 'a' && c <= 'z') || (c >= 223 && c <= 255 && c != 247);
+}
 bool is_upper_cp(std::uint32_t c) {
     return (c >= 'A' && c <= 'Z') || c == '_' || (c >= 192 && c <= 222 && c != 215);
 }
@@ -77,7 +82,8 @@ class parser {
             if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
                 ++pos_;
             } else if (c == '%') {
-                while (pos_ < s_.size() && s_[pos_] != '\n') ++pos_;
+                while (pos_ < s_.size() && s_[pos_] != '\n')
+                    ++pos_;
             } else {
                 break;
             }
@@ -113,7 +119,8 @@ class parser {
             ++pos_;
             return pattern(term(std::int64_t(char_literal())));
         }
-        if (is_digit(c) || ((c == '-' || c == '+') && pos_ + 1 < s_.size())) return pattern(number());
+        if (is_digit(c) || ((c == '-' || c == '+') && pos_ + 1 < s_.size()))
+            return pattern(number());
         std::size_t cl = 0;
         std::uint32_t cp = cp_at(s_, pos_, cl);
         if (is_lower_cp(cp)) {
@@ -136,7 +143,8 @@ class parser {
     std::string_view word() {
         std::size_t b = pos_;
         std::size_t len = 0;
-        while (pos_ < s_.size() && is_name_cp(cp_at(s_, pos_, len))) pos_ += len;
+        while (pos_ < s_.size() && is_name_cp(cp_at(s_, pos_, len)))
+            pos_ += len;
         return s_.substr(b, pos_ - b);
     }
 
@@ -188,9 +196,12 @@ class parser {
                     pos_ = key_pos;
                     fail("map keys must be literals");
                 }
-                if (at2("=>")) pos_ += 2;
-                else if (vars_ && at2(":=")) pos_ += 2;
-                else fail("expected '=>'");
+                if (at2("=>"))
+                    pos_ += 2;
+                else if (vars_ && at2(":="))
+                    pos_ += 2;
+                else
+                    fail("expected '=>'");
                 kv.emplace_back(std::move(key), value(depth + 1));
                 if (at('}')) break;
                 expect(",");
@@ -210,7 +221,8 @@ class parser {
         expect("/");
         skip_ws();
         std::size_t b = pos_;
-        while (pos_ < s_.size() && is_digit(s_[pos_])) ++pos_;
+        while (pos_ < s_.size() && is_digit(s_[pos_]))
+            ++pos_;
         unsigned arity = 0;
         auto r = std::from_chars(s_.data() + b, s_.data() + pos_, arity);
         if (b == pos_ || r.ec != std::errc() || arity > 255) fail("bad fun arity");
@@ -240,7 +252,8 @@ class parser {
             while (pos_ < s_.size() && (ok(s_[pos_]) || s_[pos_] == '_')) {
                 if (s_[pos_] == '_') {
                     // Digit separators only between digits.
-                    if (d.empty() || pos_ + 1 >= s_.size() || !ok(s_[pos_ + 1])) fail("misplaced '_'");
+                    if (d.empty() || pos_ + 1 >= s_.size() || !ok(s_[pos_ + 1]))
+                        fail("misplaced '_'");
                 } else {
                     d.push_back(s_[pos_]);
                 }
@@ -255,7 +268,7 @@ class parser {
             std::from_chars(intpart.data(), intpart.data() + intpart.size(), base);
             if (base < 2 || base > 36 || intpart.size() > 2) fail("bad base");
             std::string d = digits([base](char c) {
-                unsigned v = is_digit(c) ? unsigned(c - '0')
+                unsigned v = is_digit(c)              ? unsigned(c - '0')
                              : (c >= 'a' && c <= 'z') ? unsigned(c - 'a' + 10)
                              : (c >= 'A' && c <= 'Z') ? unsigned(c - 'A' + 10)
                                                       : 99;
@@ -274,8 +287,10 @@ class parser {
                 std::string exp;
                 if (peek() == '-' || peek() == '+') exp.push_back(s_[pos_++]);
                 std::string ed = digits(is_digit);
-                if (ed.empty()) pos_ = save;
-                else text += "e" + exp + ed;
+                if (ed.empty())
+                    pos_ = save;
+                else
+                    text += "e" + exp + ed;
             }
             double d = 0;
             auto r = std::from_chars(text.data(), text.data() + text.size(), d);
@@ -311,7 +326,8 @@ class parser {
         std::string_view ch = s_.substr(pos_, len);
         if (ch.size() != len || detail::utf8_length(ch) != 1) fail("invalid UTF-8");
         std::uint32_t cp = len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-        for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (ch[k] & 0x3F);
+        for (std::size_t k = 1; k < len; ++k)
+            cp = (cp << 6) | (ch[k] & 0x3F);
         pos_ += len;
         return cp;
     }
@@ -320,15 +336,24 @@ class parser {
         if (pos_ >= s_.size()) fail("unterminated escape");
         char c = s_[pos_++];
         switch (c) {
-        case 'b': return '\b';
-        case 'd': return 127;
-        case 'e': return 27;
-        case 'f': return '\f';
-        case 'n': return '\n';
-        case 'r': return '\r';
-        case 's': return ' ';
-        case 't': return '\t';
-        case 'v': return '\v';
+        case 'b':
+            return '\b';
+        case 'd':
+            return 127;
+        case 'e':
+            return 27;
+        case 'f':
+            return '\f';
+        case 'n':
+            return '\n';
+        case 'r':
+            return '\r';
+        case 's':
+            return ' ';
+        case 't':
+            return '\t';
+        case 'v':
+            return '\v';
         case '^': {
             if (pos_ >= s_.size()) fail("unterminated escape");
             return std::uint32_t(s_[pos_++]) & 31;
@@ -339,7 +364,8 @@ class parser {
             if (peek() == '{') {
                 ++pos_;
                 b = pos_;
-                while (pos_ < s_.size() && std::isxdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+                while (pos_ < s_.size() && std::isxdigit(static_cast<unsigned char>(s_[pos_])))
+                    ++pos_;
                 auto r = std::from_chars(s_.data() + b, s_.data() + pos_, v, 16);
                 if (b == pos_ || r.ec != std::errc() || peek() != '}') fail("bad \\x{...} escape");
                 ++pos_;
@@ -400,7 +426,8 @@ class parser {
 
     term string_list() {
         std::vector<term> v;
-        for (auto cp : string_chars()) v.emplace_back(cp);
+        for (auto cp : string_chars())
+            v.emplace_back(cp);
         return term::list_from(std::move(v));
     }
 
@@ -414,27 +441,34 @@ class parser {
                 std::vector<std::uint32_t> text;
                 bool is_text = peek() == '"';
                 term value;
-                if (is_text) text = string_chars();
+                if (is_text)
+                    text = string_chars();
                 else if (peek() == '$') {
                     ++pos_;
                     value = term(std::int64_t(char_literal()));
-                } else if (is_digit(peek()) || peek() == '-' || peek() == '+') value = number();
-                else fail("binary segments must be integers or strings");
+                } else if (is_digit(peek()) || peek() == '-' || peek() == '+')
+                    value = number();
+                else
+                    fail("binary segments must be integers or strings");
                 unsigned size = 8;
                 bool utf8 = false;
                 if (at(':')) {
                     ++pos_;
                     skip_ws();
                     std::size_t b = pos_;
-                    while (pos_ < s_.size() && is_digit(s_[pos_])) ++pos_;
+                    while (pos_ < s_.size() && is_digit(s_[pos_]))
+                        ++pos_;
                     auto r = std::from_chars(s_.data() + b, s_.data() + pos_, size);
-                    if (b == pos_ || r.ec != std::errc() || size > 64) fail("bad segment size (1..64)");
+                    if (b == pos_ || r.ec != std::errc() || size > 64)
+                        fail("bad segment size (1..64)");
                 }
                 if (at('/')) {
                     ++pos_;
                     std::string_view type = word();
-                    if (type == "utf8") utf8 = true;
-                    else if (type != "integer") fail("only /utf8 and /integer segments");
+                    if (type == "utf8")
+                        utf8 = true;
+                    else if (type != "integer")
+                        fail("only /utf8 and /integer segments");
                 }
                 auto put_int = [&](std::int64_t v, std::size_t at_pos) {
                     if (utf8) {
@@ -444,13 +478,15 @@ class parser {
                         }
                         std::string u;
                         detail::append_utf8(u, std::uint32_t(v));
-                        for (char c : u) w.put(static_cast<unsigned char>(c), 8);
+                        for (char c : u)
+                            w.put(static_cast<unsigned char>(c), 8);
                     } else {
                         w.put(std::uint64_t(v), size);
                     }
                 };
                 if (is_text) {
-                    for (auto cp : text) put_int(cp, seg_pos);
+                    for (auto cp : text)
+                        put_int(cp, seg_pos);
                 } else {
                     if (!value.is_small_int()) fail("segment value out of range");
                     put_int(value.as_int64(), seg_pos);
@@ -471,8 +507,12 @@ class parser {
 
 } // namespace
 
-term term::parse(std::string_view text) { return parser(text, false).parse_all().to_term(); }
+term term::parse(std::string_view text) {
+    return parser(text, false).parse_all().to_term();
+}
 
-pattern pattern::parse(std::string_view text) { return parser(text, true).parse_all(); }
+pattern pattern::parse(std::string_view text) {
+    return parser(text, true).parse_all();
+}
 
 } // namespace erl
