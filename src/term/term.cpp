@@ -3,6 +3,7 @@
 #include <erl/detail/term_util.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -98,7 +99,24 @@ void append_utf8(std::string& out, std::uint32_t cp) {
 }
 
 term atom_term(std::string_view name, bool intern) {
-    if (intern && name.size() <= atom::max_length) return term(atom(name));
+    if (intern && name.size() <= atom::max_length) {
+        // Decoding meets the same few atoms over and over; a per-thread direct-mapped cache
+        // spares the atom table's lock and hash lookup (atoms are never removed, so entries
+        // cannot go stale).
+        struct entry {
+            std::string name;
+            atom a;
+            bool used = false;
+        };
+        thread_local std::array<entry, 256> cache;
+        entry& e = cache[std::hash<std::string_view>{}(name)&255];
+        if (e.used && e.name == name) return term(e.a);
+        atom a(name);
+        e.name.assign(name);
+        e.a = a;
+        e.used = true;
+        return term(a);
+    }
     return term_access::adopt(new atom_text_node(std::string(name)));
 }
 
