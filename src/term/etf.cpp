@@ -1,0 +1,761 @@
+#include <erl/etf.hpp>
+
+#include <erl/detail/term_util.hpp>
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+namespace erl {
+
+using detail::term_access;
+using detail::term_tag;
+
+etf_error::etf_error(std::size_t offset, std::string reason)
+    : std::runtime_error(fmt::format("ETF: at byte {}: {}", offset, reason)), offset_(offset),
+      reason_(std::move(reason)) {}
+
+namespace etf {
+namespace {
+
+enum tag : std::uint8_t {
+    NEW_FLOAT_EXT = 70,
+    BIT_BINARY_EXT = 77,
+    COMPRESSED = 80,
+    ATOM_CACHE_REF = 82,
+    NEW_PID_EXT = 88,
+    NEW_PORT_EXT = 89,
+    NEWER_REFERENCE_EXT = 90,
+    SMALL_INTEGER_EXT = 97,
+    INTEGER_EXT = 98,
+    FLOAT_EXT = 99,
+    ATOM_EXT = 100,
+    REFERENCE_EXT = 101,
+    PORT_EXT = 102,
+    PID_EXT = 103,
+    SMALL_TUPLE_EXT = 104,
+    LARGE_TUPLE_EXT = 105,
+    NIL_EXT = 106,
+    STRING_EXT = 107,
+    LIST_EXT = 108,
+    BINARY_EXT = 109,
+    SMALL_BIG_EXT = 110,
+    LARGE_BIG_EXT = 111,
+    NEW_FUN_EXT = 112,
+    EXPORT_EXT = 113,
+    NEW_REFERENCE_EXT = 114,
+    SMALL_ATOM_EXT = 115,
+    MAP_EXT = 116,
+    FUN_EXT = 117,
+    ATOM_UTF8_EXT = 118,
+    SMALL_ATOM_UTF8_EXT = 119,
+    V4_PORT_EXT = 120,
+    LOCAL_EXT = 121,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+struct writer {
+    std::vector<std::uint8_t>& out;
+    void u8(std::uint32_t v) { out.push_back(std::uint8_t(v)); }
+    void u16(std::uint32_t v) {
+        out.push_back(std::uint8_t(v >> 8));
+        out.push_back(std::uint8_t(v));
+    }
+    void u32(std::uint32_t v) {
+        for (int s = 24; s >= 0; s -= 8)
+            out.push_back(std::uint8_t(v >> s));
+    }
+    void u64(std::uint64_t v) {
+        for (int s = 56; s >= 0; s -= 8)
+            out.push_back(std::uint8_t(v >> s));
+    }
+    void bytes(std::span<const std::uint8_t> b) { out.insert(out.end(), b.begin(), b.end()); }
+    void text(std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
+
+    void atom_text(std::string_view name) {
+        if (name.size() <= 255) {
+            u8(SMALL_ATOM_UTF8_EXT);
+            u8(std::uint32_t(name.size()));
+        } else {
+            u8(ATOM_UTF8_EXT);
+            u16(std::uint32_t(name.size()));
+        }
+        text(name);
+    }
+
+    void big(const bigint& b) {
+        auto digits = b.to_le_bytes();
+        if (digits.size() <= 255) {
+            u8(SMALL_BIG_EXT);
+            u8(std::uint32_t(digits.size()));
+        } else {
+            u8(LARGE_BIG_EXT);
+            u32(std::uint32_t(digits.size()));
+        }
+        u8(b.negative() ? 1 : 0);
+        bytes(digits);
+    }
+
+    void integer(std::int64_t v) {
+        if (v >= 0 && v <= 255) {
+            u8(SMALL_INTEGER_EXT);
+            u8(std::uint32_t(v));
+        } else if (v >= INT32_MIN && v <= INT32_MAX) {
+            u8(INTEGER_EXT);
+            u32(std::uint32_t(std::int32_t(v)));
+        } else {
+            // SMALL_BIG with the magnitude's bytes, little-endian.
+            std::uint64_t m = v < 0 ? ~std::uint64_t(v) + 1 : std::uint64_t(v);
+            std::uint8_t d[8];
+            std::uint32_t n = 0;
+            while (m) {
+                d[n++] = std::uint8_t(m);
+                m >>= 8;
+            }
+            u8(SMALL_BIG_EXT);
+            u8(n);
+            u8(v < 0 ? 1 : 0);
+            bytes({d, n});
+        }
+    }
+
+    void value(const term& t) {
+        switch (term_access::tag(t)) {
+        case term_tag::small:
+            integer(t.as_int64());
+            return;
+        case term_tag::big:
+            big(t.as_bigint());
+            return;
+        case term_tag::flt: {
+            double d = t.as_double();
+            std::uint64_t bits;
+            std::memcpy(&bits, &d, sizeof bits);
+            u8(NEW_FLOAT_EXT);
+            u64(bits);
+            return;
+        }
+        case term_tag::atom:
+        case term_tag::atom_text:
+            atom_text(t.atom_name());
+            return;
+        case term_tag::nil:
+            u8(NIL_EXT);
+            return;
+        case term_tag::tuple: {
+            auto e = t.elements();
+            if (e.size() <= 255) {
+                u8(SMALL_TUPLE_EXT);
+                u8(std::uint32_t(e.size()));
+            } else {
+                u8(LARGE_TUPLE_EXT);
+                u32(std::uint32_t(e.size()));
+            }
+            for (const auto& x : e)
+                value(x);
+            return;
+        }
+        case term_tag::list: {
+            auto e = t.elements();
+            const term& tail = t.tail();
+            // Lists of bytes go as STRING_EXT, as OTP sends them.
+            if (tail.is_nil() && e.size() <= 65535 &&
+                std::all_of(e.begin(), e.end(), [](const term& x) {
+                    return x.is_small_int() && x.as_int64() >= 0 && x.as_int64() <= 255;
+                })) {
+                u8(STRING_EXT);
+                u16(std::uint32_t(e.size()));
+                for (const auto& x : e)
+                    u8(std::uint32_t(x.as_int64()));
+                return;
+            }
+            u8(LIST_EXT);
+            u32(std::uint32_t(e.size()));
+            for (const auto& x : e)
+                value(x);
+            value(tail);
+            return;
+        }
+        case term_tag::map: {
+            auto e = t.map_entries();
+            u8(MAP_EXT);
+            u32(std::uint32_t(e.size()));
+            for (const auto& [k, v] : e) {
+                value(k);
+                value(v);
+            }
+            return;
+        }
+        case term_tag::bits: {
+            const auto& n = term_access::as<detail::bits_node>(t);
+            if (n.tail_bits == 8) {
+                u8(BINARY_EXT);
+                u32(std::uint32_t(n.bytes.size()));
+            } else {
+                u8(BIT_BINARY_EXT);
+                u32(std::uint32_t(n.bytes.size()));
+                u8(n.tail_bits);
+            }
+            bytes(n.bytes);
+            return;
+        }
+        case term_tag::pid: {
+            const auto& n = term_access::as<detail::pid_node>(t);
+            u8(NEW_PID_EXT);
+            value(n.node);
+            u32(n.id);
+            u32(n.serial);
+            u32(n.creation);
+            return;
+        }
+        case term_tag::port: {
+            const auto& n = term_access::as<detail::port_node>(t);
+            bool v4 = n.id > 0xFFFFFFFFull;
+            u8(v4 ? V4_PORT_EXT : NEW_PORT_EXT);
+            value(n.node);
+            if (v4)
+                u64(n.id);
+            else
+                u32(std::uint32_t(n.id));
+            u32(n.creation);
+            return;
+        }
+        case term_tag::ref: {
+            const auto& n = term_access::as<detail::ref_node>(t);
+            u8(NEWER_REFERENCE_EXT);
+            u16(n.len);
+            value(n.node);
+            u32(n.creation);
+            for (std::size_t i = 0; i < n.len; ++i)
+                u32(n.words[i]);
+            return;
+        }
+        case term_tag::export_fun: {
+            const auto& n = term_access::as<detail::export_node>(t);
+            u8(EXPORT_EXT);
+            value(n.module);
+            value(n.function);
+            u8(SMALL_INTEGER_EXT);
+            u8(n.arity);
+            return;
+        }
+        case term_tag::local_fun: {
+            const auto& n = term_access::as<detail::local_fun_node>(t);
+            u8(NEW_FUN_EXT);
+            std::size_t size_at = out.size();
+            u32(0); // patched below: bytes from this field to the end of the free variables
+            u8(n.arity);
+            bytes(n.uniq);
+            u32(n.index);
+            u32(std::uint32_t(n.free_vars.size()));
+            value(n.module);
+            value(n.old_index);
+            value(n.old_uniq);
+            value(n.pid);
+            for (const auto& v : n.free_vars)
+                value(v);
+            auto size = std::uint32_t(out.size() - size_at);
+            for (int i = 0; i < 4; ++i)
+                out[size_at + std::size_t(i)] = std::uint8_t(size >> (24 - 8 * i));
+            return;
+        }
+        }
+    }
+};
+
+} // namespace
+
+void encode_body(std::vector<std::uint8_t>& out, const term& t) {
+    writer{out}.value(t);
+}
+
+std::vector<std::uint8_t> encode(const term& t, const encode_options& opts) {
+    std::vector<std::uint8_t> out;
+    out.reserve(64);
+    out.push_back(version_magic);
+    encode_body(out, t);
+    if (opts.compression < 0) return out;
+    std::size_t body = out.size() - 1;
+    uLongf bound = compressBound(uLong(body));
+    std::vector<std::uint8_t> z(6 + bound);
+    z[0] = version_magic;
+    z[1] = COMPRESSED;
+    for (int i = 0; i < 4; ++i)
+        z[2 + std::size_t(i)] = std::uint8_t(body >> (24 - 8 * i));
+    if (compress2(z.data() + 6, &bound, out.data() + 1, uLong(body),
+                  std::min(opts.compression, 9)) != Z_OK)
+        return out;
+    if (6 + bound >= out.size()) return out; // not worth it, as Erlang decides too
+    z.resize(6 + bound);
+    return z;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding: iterative, with an explicit stack of unfinished containers.
+
+namespace {
+
+struct frame {
+    std::uint8_t tag;
+    std::uint32_t remaining; // children still to come
+    std::size_t base;        // index of the first child in the value stack
+    std::size_t at;          // offset of the tag, for errors
+    std::uint32_t len = 0;   // element count / reference length
+    // NEW_FUN_EXT header
+    std::size_t size_at = 0;
+    std::uint32_t fun_size = 0, fun_index = 0;
+    std::uint8_t fun_arity = 0;
+    std::array<std::uint8_t, 16> uniq{};
+};
+
+class decoder {
+  public:
+    decoder(std::span<const std::uint8_t> in, const decode_options& o, std::size_t pos,
+            bool inflated)
+        : in_(in), opts_(o), pos_(pos), inflated_(inflated) {
+        intern_ = atom::table_size() < opts_.atom_table_limit;
+    }
+
+    term run(bool top_level) {
+        for (;;) {
+            std::size_t at = pos_;
+            std::uint8_t t = u8();
+            if (t == COMPRESSED) {
+                if (!top_level || !frames_.empty() || inflated_)
+                    fail(at, "compressed term (tag 80) is only allowed right after 131");
+                return inflate_and_decode(at);
+            }
+            top_level = false;
+            scalar_or_open(t, at);
+            if (done_) return std::move(result_);
+        }
+    }
+
+    std::size_t pos() const noexcept { return pos_; }
+
+  private:
+    [[noreturn]] void fail(std::size_t at, std::string why) const {
+        if (inflated_) why += " (offset in the inflated data)";
+        throw etf_error(at, std::move(why));
+    }
+    void need(std::size_t n) {
+        if (in_.size() - pos_ < n)
+            fail(pos_,
+                 fmt::format("truncated: {} more bytes needed, {} left", n, in_.size() - pos_));
+    }
+    std::size_t left() const noexcept { return in_.size() - pos_; }
+    std::uint8_t u8() {
+        need(1);
+        return in_[pos_++];
+    }
+    std::uint32_t u16() {
+        need(2);
+        std::uint32_t v = (std::uint32_t(in_[pos_]) << 8) | in_[pos_ + 1];
+        pos_ += 2;
+        return v;
+    }
+    std::uint32_t u32() {
+        need(4);
+        std::uint32_t v = 0;
+        for (int i = 0; i < 4; ++i)
+            v = (v << 8) | in_[pos_++];
+        return v;
+    }
+    std::uint64_t u64() {
+        need(8);
+        std::uint64_t v = 0;
+        for (int i = 0; i < 8; ++i)
+            v = (v << 8) | in_[pos_++];
+        return v;
+    }
+    std::span<const std::uint8_t> take(std::size_t n) {
+        need(n);
+        auto s = in_.subspan(pos_, n);
+        pos_ += n;
+        return s;
+    }
+
+    term inflate_and_decode(std::size_t at) {
+        std::uint32_t size = u32();
+        if (size > opts_.max_inflated_size)
+            fail(at, fmt::format("compressed term declares {} bytes, above the limit of {}", size,
+                                 opts_.max_inflated_size));
+        if (size == 0) fail(at, "compressed term declares 0 bytes");
+        std::vector<std::uint8_t> buf(size);
+        z_stream z{};
+        if (inflateInit(&z) != Z_OK) fail(at, "zlib initialisation failed");
+        z.next_in = const_cast<Bytef*>(in_.data() + pos_);
+        z.avail_in = uInt(std::min<std::size_t>(left(), UINT32_MAX));
+        z.next_out = buf.data();
+        z.avail_out = uInt(size);
+        int rc = inflate(&z, Z_FINISH);
+        std::size_t consumed = z.total_in, produced = z.total_out;
+        inflateEnd(&z);
+        if (rc != Z_STREAM_END) {
+            fail(pos_, rc == Z_BUF_ERROR && produced == size
+                           ? std::string("compressed data inflates beyond its declared size")
+                           : fmt::format("bad zlib data ({})", z.msg ? z.msg : "truncated"));
+        }
+        if (produced != size)
+            fail(at, fmt::format("compressed term declares {} bytes but inflates to {}", size,
+                                 produced));
+        pos_ += consumed;
+        decoder inner(buf, opts_, 0, true);
+        term t = inner.run(false);
+        if (inner.pos() != buf.size())
+            inner.fail(inner.pos(), "trailing bytes after the term inside the compressed data");
+        return t;
+    }
+
+    void open(std::uint8_t t, std::size_t at, std::uint32_t children, std::uint32_t len = 0) {
+        if (frames_.size() >= opts_.max_depth)
+            fail(at, fmt::format("nesting deeper than {}", opts_.max_depth));
+        frames_.push_back(frame{t, children, values_.size(), at, len});
+    }
+
+    term atom_from(std::uint8_t t, std::size_t at, std::size_t len) {
+        auto raw = take(len);
+        std::string_view text(reinterpret_cast<const char*>(raw.data()), raw.size());
+        if (t == ATOM_EXT || t == SMALL_ATOM_EXT) {
+            if (len > 255) fail(at, "atom longer than 255 characters");
+            // Latin-1: every byte is a code point.
+            bool ascii =
+                std::all_of(raw.begin(), raw.end(), [](std::uint8_t c) { return c < 0x80; });
+            if (!ascii) {
+                std::string utf8;
+                for (auto c : raw)
+                    detail::append_utf8(utf8, c);
+                return detail::atom_term(utf8, intern_);
+            }
+        } else {
+            std::size_t chars = detail::utf8_length(text);
+            if (chars == SIZE_MAX) fail(at, "atom is not valid UTF-8");
+            if (chars > 255) fail(at, "atom longer than 255 characters");
+        }
+        return detail::atom_term(text, intern_);
+    }
+
+    void scalar_or_open(std::uint8_t t, std::size_t at) {
+        switch (t) {
+        case SMALL_INTEGER_EXT:
+            emit(term(std::int64_t(u8())));
+            return;
+        case INTEGER_EXT:
+            emit(term(std::int64_t(std::int32_t(u32()))));
+            return;
+        case SMALL_BIG_EXT:
+        case LARGE_BIG_EXT: {
+            std::size_t n = t == SMALL_BIG_EXT ? u8() : u32();
+            if (n > opts_.max_bignum_bytes)
+                fail(at, fmt::format("integer of {} bytes, above the limit of {}", n,
+                                     opts_.max_bignum_bytes));
+            std::uint8_t sign = u8();
+            if (sign > 1) fail(at + 1, "bad integer sign byte");
+            emit(term(bigint::from_le_bytes(take(n), sign == 1)));
+            return;
+        }
+        case NEW_FLOAT_EXT: {
+            std::uint64_t bits = u64();
+            double d;
+            std::memcpy(&d, &bits, sizeof d);
+            if (!std::isfinite(d)) fail(at, "float is not finite");
+            emit(term(d));
+            return;
+        }
+        case FLOAT_EXT: {
+            auto raw = take(31);
+            std::string_view s(reinterpret_cast<const char*>(raw.data()), raw.size());
+            s = s.substr(0, s.find('\0'));
+            while (!s.empty() && s.front() == ' ')
+                s.remove_prefix(1);
+            double d = 0;
+            auto r = std::from_chars(s.data(), s.data() + s.size(), d);
+            if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() ||
+                !std::isfinite(d))
+                fail(at, "bad FLOAT_EXT text");
+            emit(term(d));
+            return;
+        }
+        case ATOM_EXT:
+        case ATOM_UTF8_EXT:
+            emit(atom_from(t, at, u16()));
+            return;
+        case SMALL_ATOM_EXT:
+        case SMALL_ATOM_UTF8_EXT:
+            emit(atom_from(t, at, u8()));
+            return;
+        case ATOM_CACHE_REF:
+            fail(at, "atom cache reference (tag 82) without a distribution atom cache");
+        case NIL_EXT:
+            emit(term());
+            return;
+        case STRING_EXT: {
+            std::uint32_t n = u16();
+            auto raw = take(n);
+            std::vector<term> v;
+            v.reserve(n);
+            for (auto c : raw)
+                v.emplace_back(std::int64_t(c));
+            emit(term::list_from(std::move(v)));
+            return;
+        }
+        case BINARY_EXT: {
+            std::uint32_t n = u32();
+            emit(term::binary(take(n)));
+            return;
+        }
+        case BIT_BINARY_EXT: {
+            std::uint32_t n = u32();
+            std::uint8_t bits = u8();
+            if (n == 0) {
+                if (bits != 0) fail(at, "empty bitstring with trailing bits");
+                emit(term::binary(std::span<const std::uint8_t>()));
+                return;
+            }
+            if (bits < 1 || bits > 8) fail(at, "bitstring trailing bit count not in 1..8");
+            auto raw = take(n);
+            emit(term::bitstring(raw, (std::size_t(n) - 1) * 8 + bits));
+            return;
+        }
+        case SMALL_TUPLE_EXT:
+        case LARGE_TUPLE_EXT: {
+            std::uint32_t n = t == SMALL_TUPLE_EXT ? u8() : u32();
+            if (n > left()) fail(at, fmt::format("tuple of {} elements in {} bytes", n, left()));
+            if (n == 0) {
+                emit(term::tuple_from({}));
+                return;
+            }
+            open(t, at, n);
+            return;
+        }
+        case LIST_EXT: {
+            std::uint32_t n = u32();
+            if (std::uint64_t(n) + 1 > left())
+                fail(at, fmt::format("list of {} elements in {} bytes", n, left()));
+            open(t, at, n + 1, n);
+            return;
+        }
+        case MAP_EXT: {
+            std::uint32_t n = u32();
+            if (std::uint64_t(n) * 2 > left())
+                fail(at, fmt::format("map of {} pairs in {} bytes", n, left()));
+            if (n == 0) {
+                emit(term::map_from({}));
+                return;
+            }
+            open(t, at, n * 2, n);
+            return;
+        }
+        case NEW_PID_EXT:
+        case PID_EXT:
+        case NEW_PORT_EXT:
+        case V4_PORT_EXT:
+        case PORT_EXT:
+        case REFERENCE_EXT:
+            open(t, at, 1);
+            return;
+        case NEWER_REFERENCE_EXT:
+        case NEW_REFERENCE_EXT: {
+            std::uint32_t n = u16();
+            if (n < 1 || n > 5) fail(at, fmt::format("reference of {} words (1..5 allowed)", n));
+            open(t, at, 1, n);
+            return;
+        }
+        case EXPORT_EXT:
+            open(t, at, 3);
+            return;
+        case NEW_FUN_EXT: {
+            std::size_t size_at = pos_;
+            std::uint32_t size = u32();
+            std::uint8_t arity = u8();
+            auto uniq = take(16);
+            std::uint32_t index = u32();
+            std::uint32_t num_free = u32();
+            if (size < 29 || size - 29 > left())
+                fail(at, "fun size field disagrees with the input");
+            if (std::uint64_t(num_free) + 4 > left())
+                fail(at, fmt::format("fun with {} free variables in {} bytes", num_free, left()));
+            open(t, at, 4 + num_free, num_free);
+            auto& f = frames_.back();
+            f.size_at = size_at;
+            f.fun_size = size;
+            f.fun_index = index;
+            f.fun_arity = arity;
+            std::copy(uniq.begin(), uniq.end(), f.uniq.begin());
+            return;
+        }
+        case FUN_EXT:
+            fail(at, "FUN_EXT (tag 117) was removed from Erlang and is not accepted");
+        case LOCAL_EXT:
+            fail(at, "LOCAL_EXT (tag 121) is local to one Erlang node");
+        case COMPRESSED:
+            fail(at, "compressed term (tag 80) is only allowed right after 131");
+        case version_magic:
+            fail(at, "unexpected version byte 131 inside a term");
+        default:
+            fail(at, fmt::format("unknown tag {}", t));
+        }
+    }
+
+    // A finished value: becomes the result or the next child of the innermost container;
+    // containers whose last child arrived are completed in turn.
+    void emit(term v) {
+        for (;;) {
+            if (frames_.empty()) {
+                result_ = std::move(v);
+                done_ = true;
+                return;
+            }
+            values_.push_back(std::move(v));
+            frame& f = frames_.back();
+            if (--f.remaining > 0) return;
+            v = complete(f);
+            values_.resize(f.base);
+            frames_.pop_back();
+        }
+    }
+
+    const term& node_child(const frame& f) {
+        const term& n = values_[f.base];
+        if (!n.is_atom()) fail(f.at, "node name is not an atom");
+        return n;
+    }
+
+    term complete(const frame& f) {
+        auto first = values_.begin() + std::ptrdiff_t(f.base);
+        switch (f.tag) {
+        case SMALL_TUPLE_EXT:
+        case LARGE_TUPLE_EXT:
+            return term::tuple_from(std::vector<term>(std::make_move_iterator(first),
+                                                      std::make_move_iterator(values_.end())));
+        case LIST_EXT: {
+            term tail = std::move(values_.back());
+            return term::list_from(std::vector<term>(std::make_move_iterator(first),
+                                                     std::make_move_iterator(values_.end() - 1)),
+                                   std::move(tail));
+        }
+        case MAP_EXT: {
+            std::vector<std::pair<term, term>> kv;
+            kv.reserve(f.len);
+            for (auto it = first; it != values_.end(); it += 2)
+                kv.emplace_back(std::move(it[0]), std::move(it[1]));
+            term m = term::map_from(std::move(kv));
+            if (m.size() != f.len) fail(f.at, "map with duplicate keys");
+            return m;
+        }
+        case NEW_PID_EXT:
+        case PID_EXT: {
+            auto* n = new detail::pid_node;
+            term owner = term_access::adopt(n);
+            n->node = node_child(f);
+            n->id = u32();
+            n->serial = u32();
+            n->creation = f.tag == NEW_PID_EXT ? u32() : u8();
+            return owner;
+        }
+        case NEW_PORT_EXT:
+        case V4_PORT_EXT:
+        case PORT_EXT: {
+            auto* n = new detail::port_node;
+            term owner = term_access::adopt(n);
+            n->node = node_child(f);
+            n->id = f.tag == V4_PORT_EXT ? u64() : u32();
+            n->creation = f.tag == PORT_EXT ? u8() : u32();
+            return owner;
+        }
+        case NEWER_REFERENCE_EXT:
+        case NEW_REFERENCE_EXT:
+        case REFERENCE_EXT: {
+            auto* n = new detail::ref_node;
+            term owner = term_access::adopt(n);
+            n->node = node_child(f);
+            if (f.tag == REFERENCE_EXT) {
+                n->len = 1;
+                n->words[0] = u32();
+                n->creation = u8();
+            } else {
+                n->len = std::uint8_t(f.len);
+                n->creation = f.tag == NEWER_REFERENCE_EXT ? u32() : u8();
+                for (std::size_t i = 0; i < f.len; ++i)
+                    n->words[i] = u32();
+            }
+            return owner;
+        }
+        case EXPORT_EXT: {
+            if (!first[0].is_atom() || !first[1].is_atom())
+                fail(f.at, "export fun module and function must be atoms");
+            if (!first[2].is_small_int() || first[2].as_int64() < 0 || first[2].as_int64() > 255)
+                fail(f.at, "export fun arity must be 0..255");
+            auto* n = new detail::export_node;
+            term owner = term_access::adopt(n);
+            n->module = first[0];
+            n->function = first[1];
+            n->arity = std::uint8_t(first[2].as_int64());
+            return owner;
+        }
+        case NEW_FUN_EXT: {
+            if (pos_ - f.size_at != f.fun_size)
+                fail(f.at, fmt::format("fun size field says {} bytes, the fun has {}", f.fun_size,
+                                       pos_ - f.size_at));
+            if (!first[0].is_atom()) fail(f.at, "fun module must be an atom");
+            if (!first[1].is_integer() || !first[2].is_integer())
+                fail(f.at, "fun OldIndex and OldUniq must be integers");
+            if (!first[3].is_pid()) fail(f.at, "fun creator must be a pid");
+            auto* n = new detail::local_fun_node;
+            term owner = term_access::adopt(n);
+            n->arity = f.fun_arity;
+            n->uniq = f.uniq;
+            n->index = f.fun_index;
+            n->module = first[0];
+            n->old_index = first[1];
+            n->old_uniq = first[2];
+            n->pid = first[3];
+            n->free_vars.assign(std::make_move_iterator(first + 4),
+                                std::make_move_iterator(values_.end()));
+            return owner;
+        }
+        }
+        fail(f.at, "internal: unknown container");
+    }
+
+    std::span<const std::uint8_t> in_;
+    const decode_options& opts_;
+    std::size_t pos_;
+    bool inflated_;
+    bool intern_;
+    std::vector<frame> frames_;
+    std::vector<term> values_;
+    term result_;
+    bool done_ = false;
+};
+
+} // namespace
+
+term decode(std::span<const std::uint8_t> bytes, const decode_options& opts) {
+    if (bytes.empty()) throw etf_error(0, "empty input");
+    if (bytes[0] != version_magic)
+        throw etf_error(0, fmt::format("version byte is {}, not 131", bytes[0]));
+    decoder d(bytes, opts, 1, false);
+    term t = d.run(true);
+    if (d.pos() != bytes.size())
+        throw etf_error(d.pos(),
+                        fmt::format("{} trailing bytes after the term", bytes.size() - d.pos()));
+    return t;
+}
+
+term decode_body(std::span<const std::uint8_t> bytes, std::size_t& offset,
+                 const decode_options& opts) {
+    if (offset > bytes.size()) throw etf_error(offset, "offset beyond the input");
+    decoder d(bytes, opts, offset, false);
+    term t = d.run(false);
+    offset = d.pos();
+    return t;
+}
+
+} // namespace etf
+} // namespace erl

@@ -1,0 +1,454 @@
+#include <catch2/catch.hpp>
+
+#include <erl/etf.hpp>
+#include <erl/term.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+using namespace erl::literals;
+using erl::term;
+using bytes = std::vector<std::uint8_t>;
+namespace etf = erl::etf;
+
+namespace {
+
+std::string hex(const bytes& b) {
+    static constexpr char d[] = "0123456789ABCDEF";
+    std::string s;
+    for (auto c : b) {
+        s.push_back(d[c >> 4]);
+        s.push_back(d[c & 15]);
+    }
+    return s;
+}
+
+bytes unhex(std::string_view s) {
+    bytes b;
+    auto v = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+    for (std::size_t i = 0; i + 1 < s.size(); i += 2)
+        b.push_back(std::uint8_t(v(s[i]) * 16 + v(s[i + 1])));
+    return b;
+}
+
+// The offset of the etf_error thrown for `b`, or a failed check.
+std::size_t error_offset(const bytes& b, const etf::decode_options& o = {}) {
+    try {
+        etf::decode(b, o);
+    } catch (const erl::etf_error& e) {
+        return e.offset();
+    }
+    FAIL("decoded without error: " << hex(b));
+    return 0;
+}
+
+const term& zoo() {
+    static const term t = [] {
+        std::uint32_t w[] = {1, 2, 3};
+        return erl::tuple(0, 255, 256, -1, std::int64_t(1) << 40, -(std::int64_t(1) << 40),
+                          INT64_MIN, term::parse("123456789012345678901234567890123"), 1.5, -0.0,
+                          "ok"_a, term::make_atom("ünï"), erl::list(1, 2, 3),
+                          erl::improper_list({term("a"_a)}, term("b"_a)), term("bin"),
+                          term::parse("<<5:3>>"), erl::map{{"k"_a, erl::list()}, {term(1), 2.0}},
+                          term::pid("n@h"_a, 1, 2, 3), term::port("n@h"_a, 4, 5),
+                          term::reference("n@h"_a, 6, w), term::export_fun("lists"_a, "map"_a, 2),
+                          term::tuple_from(std::vector<term>(300, term(7))),
+                          erl::charlist("string"), term(std::string(300, 'x')));
+    }();
+    return t;
+}
+
+} // namespace
+
+TEST_CASE("ETF encodes as OTP does", "[etf]") {
+    CHECK(hex(etf::encode(term(1))) == "836101");
+    CHECK(hex(etf::encode(term(-1))) == "8362FFFFFFFF");
+    CHECK(hex(etf::encode(term(std::int64_t(1) << 31))) == "836E040000000080");
+    CHECK(hex(etf::encode(term(-(std::int64_t(1) << 40)))) == "836E0601000000000001");
+    CHECK(hex(etf::encode(term("ok"_a))) == "8377026F6B");
+    CHECK(hex(etf::encode(term(1.5))) == "8346"
+                                         "3FF8000000000000");
+    CHECK(hex(etf::encode(erl::list(1, 2, 3))) == "836B0003010203");
+    CHECK(hex(etf::encode(erl::list("a"_a))) == "836C000000017701616A");
+    CHECK(hex(etf::encode(erl::tuple())) == "836800");
+    CHECK(hex(etf::encode(term())) == "836A");
+    CHECK(hex(etf::encode(term::parse("<<5:3>>"))) == "834D0000000103A0");
+    CHECK(hex(etf::encode(term::pid("a@b"_a, 1, 2, 3))) == "8358770361406200000001000000020000"
+                                                           "0003");
+}
+
+TEST_CASE("ETF round-trips every kind of term", "[etf]") {
+    auto b = etf::encode(zoo());
+    term back = etf::decode(b);
+    CHECK(back == zoo());
+    CHECK(etf::encode(back) == b);
+    auto z = etf::encode(zoo(), {.compression = 6});
+    CHECK(z[1] == 80);
+    CHECK(z.size() < b.size());
+    CHECK(etf::decode(z) == zoo());
+    CHECK(etf::encode(term(1), {.compression = 9}).size() == 3); // not worth compressing
+
+    // decode_body: several terms back to back, as in distribution messages.
+    bytes two;
+    etf::encode_body(two, term(1));
+    etf::encode_body(two, term("x"_a));
+    std::size_t off = 0;
+    CHECK(etf::decode_body(two, off) == term(1));
+    CHECK(etf::decode_body(two, off) == term("x"_a));
+    CHECK(off == two.size());
+
+    // A 255-character Unicode atom is longer than 255 bytes: ATOM_UTF8_EXT.
+    std::string long_name;
+    for (int i = 0; i < 255; ++i)
+        long_name += "日";
+    term la = term::make_atom(long_name);
+    auto lb = etf::encode(la);
+    CHECK(lb[1] == 118);
+    CHECK(etf::decode(lb) == la);
+    CHECK(la.atom_name() == long_name);
+}
+
+TEST_CASE("ETF decodes legacy and alternative encodings", "[etf]") {
+    CHECK(etf::decode(unhex("83640002"
+                            "6F6B")) == term("ok"_a));        // ATOM_EXT
+    CHECK(etf::decode(unhex("837301E9")).atom_name() == "é"); // SMALL_ATOM_EXT latin-1
+    CHECK(etf::decode(unhex("836C000000016101"
+                            "6C0000000161026A")) == erl::list(1, 2)); // tail list
+    CHECK(etf::decode(unhex("836C00000000"
+                            "6A"))
+              .is_nil());
+    std::string f = "1.50000000000000000000e+00";
+    bytes fb = {131, 99};
+    fb.insert(fb.end(), f.begin(), f.end());
+    fb.resize(2 + 31, 0);
+    CHECK(etf::decode(fb) == term(1.5)); // FLOAT_EXT
+    CHECK(etf::decode(unhex("8367"
+                            "7703614062"
+                            "00000001"
+                            "00000002"
+                            "03")) == term::pid("a@b"_a, 1, 2, 3)); // PID_EXT
+    CHECK(etf::decode(unhex("8366"
+                            "7703614062"
+                            "00000001"
+                            "03")) == term::port("a@b"_a, 1, 3));
+    CHECK(etf::decode(unhex("8378"
+                            "7703614062"
+                            "0000010000000001"
+                            "00000003"))
+              .id() == (1ull << 40) + 1);
+    CHECK(etf::decode(unhex("8372"
+                            "0001"
+                            "7703614062"
+                            "03"
+                            "00000009"))
+              .ref_words()[0] == 9);
+    CHECK(etf::decode(unhex("8365"
+                            "7703614062"
+                            "00000009"
+                            "03"))
+              .ref_words()
+              .size() == 1);
+    CHECK(etf::decode(unhex("834D0000000108FF")) == term::parse("<<255>>")); // 8 bits = binary
+    CHECK(etf::decode(unhex("836E0300000000")).as_int64() == 0);             // zero-padded digits
+}
+
+TEST_CASE("malformed ETF is rejected with the offset", "[etf][hardening]") {
+    CHECK(error_offset({}) == 0);
+    CHECK(error_offset({130, 97, 1}) == 0);
+    CHECK(error_offset({131}) == 1);
+    CHECK(error_offset({131, 97, 1, 0}) == 3);           // trailing byte
+    CHECK(error_offset({131, 200}) == 1);                // unknown tag
+    CHECK(error_offset({131, 82, 0}) == 1);              // atom cache ref
+    CHECK(error_offset({131, 117}) == 1);                // FUN_EXT
+    CHECK(error_offset({131, 121}) == 1);                // LOCAL_EXT
+    CHECK(error_offset({131, 104, 1, 131}) == 3);        // nested version byte
+    CHECK(error_offset(unhex("8368018050000000")) == 3); // nested compressed
+    CHECK(error_offset(unhex("8346"
+                             "7FF0000000000000")) == 1); // infinity
+    CHECK(error_offset(unhex("8346"
+                             "7FF8000000000000")) == 1); // NaN
+    CHECK(error_offset(unhex("8377"
+                             "02"
+                             "C328")) == 1); // bad UTF-8 atom
+    CHECK(error_offset(unhex("836E"
+                             "01"
+                             "02"
+                             "01")) == 2); // sign byte 2
+    CHECK(error_offset(unhex("834D"
+                             "00000001"
+                             "00"
+                             "FF")) == 1); // 0 trailing bits
+    CHECK(error_offset(unhex("834D"
+                             "00000001"
+                             "09"
+                             "FF")) == 1); // 9 trailing bits
+    CHECK(error_offset(unhex("8374"
+                             "00000002"
+                             "6101"
+                             "6102"
+                             "6101"
+                             "6103")) == 1); // dup keys
+    CHECK(error_offset(unhex("8358"
+                             "6101"
+                             "00000001000000020000000003")) == 1); // node not atom
+    CHECK(error_offset(unhex("835A"
+                             "0006"
+                             "770161"
+                             "00000001")) == 1); // 6 ref words
+    CHECK(error_offset(unhex("8371"
+                             "770161"
+                             "770162"
+                             "62000001FF")) == 1); // arity 511
+    // An atom of 256 characters.
+    bytes a256 = {131, 118, 1, 0};
+    a256.insert(a256.end(), 256, 'a');
+    CHECK(error_offset(a256) == 1);
+    // NEW_FUN_EXT whose Size disagrees with its content.
+    auto fun_bytes = unhex("8370"
+                           "00000040"
+                           "00"
+                           "000102030405060708090A0B0C0D0E0F"
+                           "00000000"
+                           "00000000"
+                           "770161"
+                           "6100"
+                           "6100"
+                           "5877016100000000000000000000000000");
+    CHECK(error_offset(fun_bytes) == 1);
+}
+
+TEST_CASE("length fields are checked against the input before allocating", "[etf][hardening]") {
+    // Each claims about 4 G elements or bytes with a handful present.
+    for (const char* h : {"836CFFFFFFFF6A", "8369FFFFFFFF", "836DFFFFFFFF00", "8374FFFFFFFF",
+                          "834DFFFFFFFF0100", "836FFFFFFFFF00", "836BFFFF61", "8376FFFF61"}) {
+        CAPTURE(h);
+        CHECK(error_offset(unhex(h)) < std::string_view(h).size() / 2);
+    }
+    // Compressed: declared size above the cap, wrong declared size, garbage stream.
+    CHECK(error_offset(unhex("8350FFFFFFFF789C")) == 1);
+    auto z = etf::encode(term(std::string(1000, 'a')), {.compression = 9});
+    REQUIRE(z[1] == 80);
+    auto bigger = z;
+    bigger[5] += 1; // declares one byte more than it inflates to
+    CHECK(error_offset(bigger) == 1);
+    auto smaller = z;
+    smaller[5] -= 1; // inflates beyond its declared size
+    error_offset(smaller);
+    auto garbage = z;
+    garbage[8] ^= 0xFF;
+    error_offset(garbage);
+    etf::decode_options small;
+    small.max_inflated_size = 100;
+    CHECK(error_offset(z, small) == 1);
+    // Bignums above the digit limit.
+    bytes big = {131, 111, 0, 0, 0x80, 0, 0};
+    big.resize(big.size() + 0x8000, 1);
+    CHECK(error_offset(big) == 1);
+}
+
+TEST_CASE("every truncation of a valid term is an error, never a crash", "[etf][hardening]") {
+    for (const auto& b : {etf::encode(zoo()), etf::encode(zoo(), {.compression = 6})}) {
+        for (std::size_t n = 0; n < b.size(); ++n) {
+            bytes prefix(b.begin(), b.begin() + std::ptrdiff_t(n));
+            try {
+                etf::decode(prefix);
+                FAIL("prefix of " << n << " bytes decoded");
+            } catch (const erl::etf_error& e) {
+                CHECK(e.offset() <= n);
+            }
+        }
+    }
+}
+
+TEST_CASE("nesting depth is limited without recursion", "[etf][hardening]") {
+    // 100 000 nested 1-tuples: 200 KB of input.
+    bytes deep = {131};
+    for (int i = 0; i < 100000; ++i) {
+        deep.push_back(104);
+        deep.push_back(1);
+    }
+    deep.push_back(106);
+    CHECK(error_offset(deep) == 1 + 2 * 512);
+    etf::decode_options o;
+    o.max_depth = 200000;
+    term t = etf::decode(deep, o); // decodes iteratively, and is destroyed iteratively
+    CHECK(t.is_tuple(1));
+    // A deep improper-list chain is flattened, not nested.
+    bytes chain = {131};
+    for (int i = 0; i < 1000; ++i) {
+        for (std::uint8_t c : {108, 0, 0, 0, 1, 97, 7})
+            chain.push_back(c);
+    }
+    chain.push_back(106);
+    o.max_depth = 2000;
+    term l = etf::decode(chain, o);
+    CHECK(l.size() == 1000);
+    CHECK(l.is_proper_list());
+}
+
+TEST_CASE("atoms from the network cannot fill the atom table", "[etf][atoms]") {
+    etf::decode_options o;
+    o.atom_table_limit = 0; // keep every decoded atom out of the table
+    std::size_t before = erl::atom::table_size();
+    for (int i = 0; i < 1000; ++i) {
+        std::string name = "never_interned_" + std::to_string(i);
+        bytes b = {131, 119, std::uint8_t(name.size())};
+        b.insert(b.end(), name.begin(), name.end());
+        term t = etf::decode(b, o);
+        CHECK(t.is_atom());
+        CHECK(t.atom_name() == name);
+    }
+    CHECK(erl::atom::table_size() == before);
+    // Such atoms still equal, order and hash like interned ones.
+    term ok = etf::decode(bytes{131, 119, 2, 'o', 'k'}, o);
+    CHECK(ok == term("ok"_a));
+    CHECK(ok.is_atom("ok"_a));
+    CHECK(ok.hash() == term("ok"_a).hash());
+    CHECK(ok.as_atom() == "ok"_a); // interning on request
+}
+
+TEST_CASE("the OTP fixture decodes, compares and re-encodes", "[etf][fixture]") {
+    auto path = std::filesystem::path(__FILE__).parent_path() / "etf_fixture" / "terms.txt";
+    std::ifstream in(path);
+    REQUIRE(in);
+    std::string line;
+    int count = 0, identical = 0;
+    while (std::getline(in, line)) {
+        auto t1 = line.find('\t'), t2 = line.find('\t', t1 + 1);
+        char cls = line[0];
+        bytes b = unhex(std::string_view(line).substr(t1 + 1, t2 - t1 - 1));
+        std::string text = line.substr(t2 + 1);
+        CAPTURE(count, cls, text.substr(0, 200));
+        term t = etf::decode(b);
+        bytes again = etf::encode(t);
+        if (cls != 'O') {
+            term expected = term::parse(text);
+            CHECK(t == expected);
+            // What we print reads back to the same term.
+            CHECK(term::parse(t.to_string()) == t);
+        }
+        if (cls == 'C' || cls == 'O') {
+            CHECK(hex(again) == hex(b));
+            ++identical;
+        } else {
+            CHECK(etf::decode(again) == t);
+        }
+        ++count;
+    }
+    CHECK(count >= 200);
+    CHECK(identical >= 150);
+}
+
+TEST_CASE("real Erlang agrees with us both ways", "[etf][erlang]") {
+    if (std::system("command -v escript >/dev/null 2>&1") != 0) {
+        WARN("escript not on PATH: skipping the live Erlang cross-check");
+        return;
+    }
+    const std::vector<std::string> texts = {"{ok, [1, 2]}",
+                                            "0",
+                                            "-1",
+                                            "255",
+                                            "256",
+                                            "2147483648",
+                                            "-2147483649",
+                                            "18446744073709551616",
+                                            "-340282366920938463463374607431768211456",
+                                            "1.0",
+                                            "-0.0",
+                                            "0.1",
+                                            "1.0e20",
+                                            "5.0e-324",
+                                            "1.7976931348623157e308",
+                                            "123456.789",
+                                            "1.0e-5",
+                                            "0.0001",
+                                            "12345678901234567.0",
+                                            "'hello world'",
+                                            "'\\x{65e5}\\x{672c}'",
+                                            "''",
+                                            "\"\"",
+                                            "\"abc\"",
+                                            "[256, 1000]",
+                                            "[a | b]",
+                                            "[1, 2 | <<3>>]",
+                                            "<<>>",
+                                            "<<\"bin\">>",
+                                            "<<1, 2, 3:4>>",
+                                            "<<1:1>>",
+                                            "#{}",
+                                            "#{a => 1, 1 => a, 1.0 => b, <<\"k\">> => [#{}]}",
+                                            "{}",
+                                            "{a, {b, {c, {d, [e]}}}}",
+                                            "fun lists:map/2",
+                                            "[\"nested\", [\"deep\"]]",
+                                            "$a",
+                                            "16#FFFFFFFFFFFFFFFFFFFF",
+                                            "[{k, v}, {k2, 1.5e-7}]",
+                                            "'\\n'",
+                                            "'it\\'s'",
+                                            "\"\\e\\t\"",
+                                            "[-1, -256, -300]",
+                                            "#{[1] => {}, {} => []}"};
+    std::vector<term> terms;
+    for (const auto& t : texts)
+        terms.push_back(term::parse(t));
+    terms.push_back(term::list_from(std::vector<term>(70000, term(1)))); // beyond STRING_EXT
+    terms.push_back(term::list_from(std::vector<term>(65535, term(120))));
+    terms.push_back(term::list_from(std::vector<term>(65536, term(121))));
+    terms.push_back(term::tuple_from(std::vector<term>(300, term("x"_a))));
+    std::vector<term> maps_big;
+    std::vector<std::pair<term, term>> kv;
+    for (int i = 0; i < 40; ++i)
+        kv.emplace_back(term(i), term(i * i));
+    terms.push_back(term::map_from(kv));
+
+    auto dir = std::filesystem::temp_directory_path() /
+               ("erlcpp_etf_" + std::to_string(std::rand()) + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    {
+        std::ofstream in(dir / "in.txt");
+        for (const auto& t : terms)
+            in << hex(etf::encode(t)) << '\t' << t.to_string() << '\n';
+        std::ofstream script(dir / "check.escript");
+        script << R"(
+main([In, Out]) ->
+    {ok, Data} = file:read_file(In),
+    Lines = [L || L <- binary:split(Data, <<"\n">>, [global]), L =/= <<>>],
+    Res = [check(L) || L <- Lines],
+    ok = file:write_file(Out, Res).
+check(Line) ->
+    [Hex, Text] = binary:split(Line, <<"\t">>),
+    Ours = binary_to_term(binary:decode_hex(Hex)),
+    {ok, Toks, _} = erl_scan:string(unicode:characters_to_list(Text) ++ "."),
+    {ok, Parsed} = erl_parse:parse_term(Toks),
+    Status = case Ours =:= Parsed of true -> <<"ok">>; false -> <<"mismatch">> end,
+    [Status, $\t, binary:encode_hex(term_to_binary(Parsed, [{minor_version, 2}])), $\n].
+)";
+    }
+    std::string cmd = "escript " + (dir / "check.escript").string() + " " +
+                      (dir / "in.txt").string() + " " + (dir / "out.txt").string() + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    REQUIRE(rc == 0);
+    std::ifstream out(dir / "out.txt");
+    std::string line;
+    std::size_t i = 0;
+    while (std::getline(out, line)) {
+        REQUIRE(i < terms.size());
+        CAPTURE(i, terms[i].to_string().substr(0, 200));
+        auto tab = line.find('\t');
+        // Erlang read our bytes and our text as the same term...
+        CHECK(line.substr(0, tab) == "ok");
+        // ...and its bytes decode to our term, identical to ours where OTP's order is ours.
+        bytes theirs = unhex(std::string_view(line).substr(tab + 1));
+        CHECK(etf::decode(theirs) == terms[i]);
+        if (!(terms[i].is_map() && terms[i].size() > 32))
+            CHECK(hex(theirs) == hex(etf::encode(terms[i])));
+        ++i;
+    }
+    CHECK(i == terms.size());
+    std::filesystem::remove_all(dir);
+}
