@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <cstdlib>
 #include <cstring>
 
@@ -94,8 +95,13 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
 } // namespace
 
 void install_overflow_handler() noexcept {
-    static std::atomic<bool> installed{false};
-    if (installed.exchange(true)) return;
+    // Installed again whenever someone else took SIGSEGV over since (a test framework, a crash
+    // reporter): faults that are not ours are still handed on to them.
+    static std::mutex m;
+    std::lock_guard lock(m);
+    struct sigaction current {};
+    ::sigaction(SIGSEGV, nullptr, &current);
+    if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == &on_fault) return;
     struct sigaction sa {};
     sa.sa_sigaction = &on_fault;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
