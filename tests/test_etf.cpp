@@ -250,7 +250,7 @@ TEST_CASE("length fields are checked against the input before allocating", "[etf
     CHECK(error_offset(big) == 1);
 }
 
-TEST_CASE("every truncation of a valid term is an error, never a crash", "[etf][hardening]") {
+TEST_CASE("every truncation of a valid term is an error / never a crash", "[etf][hardening]") {
     for (const auto& b : {etf::encode(zoo()), etf::encode(zoo(), {.compression = 6})}) {
         for (std::size_t n = 0; n < b.size(); ++n) {
             bytes prefix(b.begin(), b.begin() + std::ptrdiff_t(n));
@@ -311,7 +311,7 @@ TEST_CASE("atoms from the network cannot fill the atom table", "[etf][atoms]") {
     CHECK(ok.as_atom() == "ok"_a); // interning on request
 }
 
-TEST_CASE("the OTP fixture decodes, compares and re-encodes", "[etf][fixture]") {
+TEST_CASE("the OTP fixture decodes / compares and re-encodes", "[etf][fixture]") {
     auto path = std::filesystem::path(__FILE__).parent_path() / "etf_fixture" / "terms.txt";
     std::ifstream in(path);
     REQUIRE(in);

@@ -21,7 +21,7 @@ struct pong {
 };
 } // namespace
 
-TEST_CASE("spawn, send and receive a typed message", "[process]") {
+TEST_CASE("spawn / send and receive a typed message", "[process]") {
     erl::runtime rt({.schedulers = 1});
     std::atomic<int> got{0};
     rt.run([&] {
@@ -35,7 +35,7 @@ TEST_CASE("spawn, send and receive a typed message", "[process]") {
     CHECK(rt.statistics().processes == 0);
 }
 
-TEST_CASE("main returning does not end its children; run waits for them", "[process]") {
+TEST_CASE("main returning does not end its children / run waits for them", "[process]") {
     erl::runtime rt({.schedulers = 2});
     std::atomic<int> done{0};
     rt.run([&] {
@@ -48,7 +48,7 @@ TEST_CASE("main returning does not end its children; run waits for them", "[proc
     CHECK(done == 10);
 }
 
-TEST_CASE("spawn from a plain thread, send from a plain thread", "[process]") {
+TEST_CASE("spawn from a plain thread / send from a plain thread", "[process]") {
     erl::runtime rt({.schedulers = 2});
     std::atomic<int> got{0};
     erl::pid p = rt.spawn([&] { got = erl::receive([](int v) { return v; }); });
@@ -58,7 +58,7 @@ TEST_CASE("spawn from a plain thread, send from a plain thread", "[process]") {
     CHECK(got == 7);
 }
 
-TEST_CASE("self, is_alive and pid formatting", "[process]") {
+TEST_CASE("self / is_alive and pid formatting", "[process]") {
     erl::runtime rt({.schedulers = 1});
     erl::pid inner;
     bool alive_inside = false;

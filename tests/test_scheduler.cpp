@@ -140,7 +140,7 @@ TEST_CASE("one million processes alive at once", "[scheduler][million][.slow]") 
     CHECK(replies == n);
 }
 
-TEST_CASE("the runtime shuts down with processes still waiting; their destructors run",
+TEST_CASE("the runtime shuts down with processes still waiting / their destructors run",
           "[scheduler][shutdown]") {
     std::atomic<int> destroyed{0};
     struct guard {

@@ -134,7 +134,7 @@ TEST_CASE("the exit signal matrix", "[signals][matrix]") {
     erl::set_log_handler(set_logger);
 }
 
-TEST_CASE("exit(self, normal) ends a process that does not trap", "[signals]") {
+TEST_CASE("exit(self / normal) ends a process that does not trap", "[signals]") {
     erl::runtime rt({.schedulers = 1});
     erl::exit_reason r = erl::exit_reason::kill();
     bool after_exit = false;
@@ -223,7 +223,7 @@ void chain_link(int left, erl::pid top) {
 }
 } // namespace
 
-TEST_CASE("a chain of 10,000 linked processes dies together", "[signals][link]") {
+TEST_CASE("a chain of 10000 linked processes dies together", "[signals][link]") {
     erl::runtime rt({.schedulers = 2});
     erl::exit_reason last;
     std::size_t links_while_alive = 0;
@@ -270,7 +270,7 @@ TEST_CASE("a tree of linked processes dies together with the right reason", "[si
     CHECK(rt.statistics().links == 0);
 }
 
-TEST_CASE("monitor: DOWN with the reason, noproc for a dead pid, many per pair",
+TEST_CASE("monitor: DOWN with the reason / noproc for a dead pid / many per pair",
           "[signals][monitor]") {
     erl::runtime rt({.schedulers = 1});
     std::vector<std::string> downs;
@@ -397,7 +397,7 @@ TEST_CASE("registered names", "[signals][registry]") {
     CHECK(rt.statistics().registered_names == 0);
 }
 
-TEST_CASE("killing a process blocked in receive, on a timer, or sleeping works at once",
+TEST_CASE("killing a process blocked in receive / on a timer / or sleeping works at once",
           "[signals][kill]") {
     erl::runtime rt({.schedulers = 2});
     std::atomic<int> unwound{0};
@@ -480,7 +480,7 @@ TEST_CASE("process_info and processes", "[signals][info]") {
     });
 }
 
-TEST_CASE("100,000 processes with links, monitors and timers leave nothing behind",
+TEST_CASE("100000 processes with links / monitors and timers leave nothing behind",
           "[signals][leaks]") {
     auto old = erl::set_log_handler([](const erl::log_event&) {});
     erl::runtime rt({.schedulers = 2});

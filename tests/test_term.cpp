@@ -35,7 +35,7 @@ TEST_CASE("terms are built naturally and copied cheaply", "[term]") {
     CHECK(erl::charlist("hé") == erl::list(104, 233));
 }
 
-TEST_CASE("pids, refs, ports and funs are terms", "[term]") {
+TEST_CASE("pids / refs / ports and funs are terms", "[term]") {
     erl::pid p("n@h"_a, 1, 2, 3);
     term tp(p);
     CHECK(tp.is_pid());
@@ -128,7 +128,7 @@ TEST_CASE("the parser reads Erlang literals", "[term][parse]") {
     }
 }
 
-TEST_CASE("== is arithmetic, =:= is exact, and the term order is Erlang's", "[term][order]") {
+TEST_CASE("== is arithmetic / =:= is exact / and the term order is Erlang's", "[term][order]") {
     CHECK(erl::equal(term(1), term(1.0)));
     CHECK_FALSE(term(1) == term(1.0));
     CHECK(std::is_eq(erl::compare(term(1), term(1.0))));

@@ -6,7 +6,7 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("send_after delivers after the delay; cancel_timer says whether it was pending",
+TEST_CASE("send_after delivers after the delay / cancel_timer says whether it was pending",
           "[timer]") {
     erl::runtime rt({.schedulers = 2});
     bool got = false, cancelled = false, late_cancel = true, nothing = false;
@@ -34,7 +34,7 @@ TEST_CASE("send_after delivers after the delay; cancel_timer says whether it was
     CHECK(rt.statistics().pending_timers == 0);
 }
 
-TEST_CASE("tens of thousands of pending timers, fired in deadline order", "[timer]") {
+TEST_CASE("tens of thousands of pending timers / fired in deadline order", "[timer]") {
     erl::runtime rt({.schedulers = 1});
     bool ordered = true;
     rt.run([&] {
