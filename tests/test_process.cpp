@@ -25,9 +25,8 @@ TEST_CASE("spawn / send and receive a typed message", "[process]") {
     erl::runtime rt({.schedulers = 1});
     std::atomic<int> got{0};
     rt.run([&] {
-        erl::pid echo = erl::spawn([] {
-            erl::receive([](ping p) { erl::send(p.from, pong{p.n + 1}); });
-        });
+        erl::pid echo =
+            erl::spawn([] { erl::receive([](ping p) { erl::send(p.from, pong{p.n + 1}); }); });
         erl::send(echo, ping{erl::self(), 41});
         got = erl::receive([](pong p) { return p.n; });
     });

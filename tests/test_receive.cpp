@@ -22,12 +22,15 @@ TEST_CASE("messages from one sender arrive in send order", "[receive][ordering]"
     rt.run([&] {
         erl::pid me = erl::self();
         erl::spawn([me] {
-            for (int i = 0; i < 10000; ++i) erl::send(me, i);
+            for (int i = 0; i < 10000; ++i)
+                erl::send(me, i);
         });
-        for (int i = 0; i < 10000; ++i) got.push_back(erl::receive([](int v) { return v; }));
+        for (int i = 0; i < 10000; ++i)
+            got.push_back(erl::receive([](int v) { return v; }));
     });
     REQUIRE(got.size() == 10000);
-    for (int i = 0; i < 10000; ++i) REQUIRE(got[i] == i);
+    for (int i = 0; i < 10000; ++i)
+        REQUIRE(got[i] == i);
 }
 
 TEST_CASE("selective receive takes the first match and leaves the rest in order", "[receive]") {
@@ -43,8 +46,8 @@ TEST_CASE("selective receive takes the first match and leaves the rest in order"
         // Only strings: "a" is taken although 1 is older.
         log.push_back(erl::receive([](std::string s) { return s; }));
         // Handlers are tried per message, oldest message first: 1 comes before "b".
-        log.push_back(erl::receive([](std::string s) { return s; },
-                                   [](int i) { return std::to_string(i); }));
+        log.push_back(
+            erl::receive([](std::string s) { return s; }, [](int i) { return std::to_string(i); }));
         log.push_back(erl::receive([](double d) { return std::to_string(int(d * 10)); }));
         log.push_back(erl::receive([](int i) { return std::to_string(i); }));
         log.push_back(erl::receive([](std::string s) { return s; }));
@@ -59,11 +62,11 @@ TEST_CASE("guards select by value", "[receive][guard]") {
     std::vector<int> got;
     rt.run([&] {
         erl::pid me = erl::self();
-        for (int t : {1, 2, 3, 2, 1}) erl::send(me, tagged{t, t * 10});
+        for (int t : {1, 2, 3, 2, 1})
+            erl::send(me, tagged{t, t * 10});
         for (int want : {3, 2, 2, 1, 1}) {
-            got.push_back(erl::receive(
-                erl::guard([want](const tagged& m) { return m.tag == want; },
-                           [](tagged m) { return m.value; })));
+            got.push_back(erl::receive(erl::guard([want](const tagged& m) { return m.tag == want; },
+                                                  [](tagged m) { return m.value; })));
         }
     });
     CHECK(got == std::vector<int>{30, 20, 20, 10, 10});
@@ -157,14 +160,16 @@ TEST_CASE("a receive mark skips the backlog: waiting for one reply among 100k me
     int replies = 0;
     rt.run([&] {
         erl::pid me = erl::self();
-        for (int i = 0; i < 100000; ++i) erl::send(me, i);
+        for (int i = 0; i < 100000; ++i)
+            erl::send(me, i);
         erl::pid server = erl::spawn([] {
             for (;;) {
-                bool stop = erl::receive([](std::pair<erl::pid, erl::ref> req) {
-                    erl::send(req.first, req.second);
-                    return false;
-                },
-                                         [](std::string) { return true; });
+                bool stop = erl::receive(
+                    [](std::pair<erl::pid, erl::ref> req) {
+                        erl::send(req.first, req.second);
+                        return false;
+                    },
+                    [](std::string) { return true; });
                 if (stop) return;
             }
         });
@@ -177,7 +182,8 @@ TEST_CASE("a receive mark skips the backlog: waiting for one reply among 100k me
         }
         erl::send(server, std::string("stop"));
         // The backlog is still there, untouched and in order.
-        for (int i = 0; i < 100000; ++i) REQUIRE(erl::receive([](int v) { return v; }) == i);
+        for (int i = 0; i < 100000; ++i)
+            REQUIRE(erl::receive([](int v) { return v; }) == i);
     });
     CHECK(replies == 1000);
 }

@@ -17,8 +17,10 @@ TEST_CASE("spawn 100k processes and collect every result", "[scheduler][spawn]")
     rt.run([&] {
         erl::pid me = erl::self();
         const int n = 100000;
-        for (int i = 0; i < n; ++i) erl::spawn([me, i] { erl::send(me, i); });
-        for (int i = 0; i < n; ++i) sum += erl::receive([](int v) { return v; });
+        for (int i = 0; i < n; ++i)
+            erl::spawn([me, i] { erl::send(me, i); });
+        for (int i = 0; i < n; ++i)
+            sum += erl::receive([](int v) { return v; });
     });
     CHECK(sum == 100000LL * 99999 / 2);
     CHECK(rt.statistics().processes == 0);
@@ -42,7 +44,8 @@ TEST_CASE("cross-scheduler send stress loses nothing", "[scheduler][stress]") {
         });
         for (int s = 0; s < senders; ++s)
             erl::spawn([sink, s] {
-                for (int i = 0; i < each; ++i) erl::send(sink, std::make_pair(s, i));
+                for (int i = 0; i < each; ++i)
+                    erl::send(sink, std::make_pair(s, i));
             });
     });
     CHECK(total == (long long)senders * each * (each - 1) / 2);
@@ -52,14 +55,17 @@ TEST_CASE("plain threads can send into a running runtime concurrently", "[schedu
     erl::runtime rt({.schedulers = 2});
     std::atomic<int> got{0};
     erl::pid sink = rt.spawn([&] {
-        for (int i = 0; i < 4 * 5000; ++i) got += erl::receive([](int v) { return v; });
+        for (int i = 0; i < 4 * 5000; ++i)
+            got += erl::receive([](int v) { return v; });
     });
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
         threads.emplace_back([sink] {
-            for (int i = 0; i < 5000; ++i) erl::send(sink, 1);
+            for (int i = 0; i < 5000; ++i)
+                erl::send(sink, 1);
         });
-    for (auto& t : threads) t.join();
+    for (auto& t : threads)
+        t.join();
     rt.wait();
     CHECK(got == 20000);
 }
@@ -71,10 +77,12 @@ TEST_CASE("a busy process does not starve a pinger on the same scheduler", "[sch
     rt.run([&] {
         // The busy process never waits; it only calls erl::yield() (or sends) now and then.
         erl::spawn([&] {
-            while (!stop) erl::yield();
+            while (!stop)
+                erl::yield();
         });
         erl::spawn([&] {
-            while (!stop) erl::send(erl::self(), 0), erl::receive([](int) {});
+            while (!stop)
+                erl::send(erl::self(), 0), erl::receive([](int) {});
         });
         erl::pid echo = erl::spawn([] {
             for (;;) {
@@ -103,7 +111,8 @@ TEST_CASE("suspending inside a catch block keeps the exception state", "[schedul
                     throw std::runtime_error("e" + std::to_string(i));
                 } catch (const std::runtime_error&) {
                     // Other processes throw and catch meanwhile, maybe on the other thread.
-                    for (int k = 0; k < 5; ++k) erl::yield();
+                    for (int k = 0; k < 5; ++k)
+                        erl::yield();
                     erl::sleep_for(1ms);
                     try {
                         throw; // must rethrow *our* exception
@@ -132,10 +141,13 @@ TEST_CASE("one million processes alive at once", "[scheduler][million][.slow]") 
                 ++alive;
                 erl::receive([me](int v) { erl::send(me, v); });
             }));
-        while (alive.load() < n) erl::sleep_for(10ms);
+        while (alive.load() < n)
+            erl::sleep_for(10ms);
         CHECK(rt.statistics().processes == std::size_t(n) + 1);
-        for (auto& p : pids) erl::send(p, 1);
-        for (int i = 0; i < n; ++i) replies += erl::receive([](int v) { return v; });
+        for (auto& p : pids)
+            erl::send(p, 1);
+        for (int i = 0; i < n; ++i)
+            replies += erl::receive([](int v) { return v; });
     });
     CHECK(replies == n);
 }
@@ -156,8 +168,9 @@ TEST_CASE("the runtime shuts down with processes still waiting / their destructo
             });
         erl::runtime other({.schedulers = 1}); // a second runtime does not interfere
         int got = 0;
-        other.run([&] { got = erl::receive([](int v) { return v; },
-                                           erl::after(1ms, [] { return 3; })); });
+        other.run([&] {
+            got = erl::receive([](int v) { return v; }, erl::after(1ms, [] { return 3; }));
+        });
         CHECK(got == 3);
         CHECK_FALSE(rt.wait_for(20ms));
         rt.shutdown();

@@ -26,13 +26,20 @@ enum class path { link, exit2 };
 // The reasons of the matrix, as a process would end with them.
 erl::exit_reason make_reason(int i) {
     switch (i) {
-    case 0: return erl::exit_reason::normal();
-    case 1: return erl::exit_reason::kill();
-    case 2: return erl::exit_reason::killed();
-    case 3: return erl::exit_reason::shutdown();
-    case 4: return erl::exit_reason::shutdown("detail");
-    case 5: return erl::exit_reason(erl::atom("custom"));
-    default: return {};
+    case 0:
+        return erl::exit_reason::normal();
+    case 1:
+        return erl::exit_reason::kill();
+    case 2:
+        return erl::exit_reason::killed();
+    case 3:
+        return erl::exit_reason::shutdown();
+    case 4:
+        return erl::exit_reason::shutdown("detail");
+    case 5:
+        return erl::exit_reason(erl::atom("custom"));
+    default:
+        return {};
     }
 }
 
@@ -45,8 +52,7 @@ outcome run_case(path via, bool trapping, int reason_index) {
         erl::pid victim = erl::spawn([trapping, observer, &out] {
             erl::process_flag(erl::trap_exit, trapping);
             erl::send(observer, std::string("ready"));
-            erl::receive([&](erl::exit_msg m) { out.got = m; },
-                         erl::after(200ms, [] {}));
+            erl::receive([&](erl::exit_msg m) { out.got = m; }, erl::after(200ms, [] {}));
         });
         erl::monitor(victim);
         erl::receive([](std::string) {});
@@ -202,8 +208,8 @@ TEST_CASE("unlink stops the exit signal", "[signals][link]") {
         erl::unlink(c);
         erl::send(c, 1);
         auto m = erl::monitor(c);
-        erl::receive(erl::guard([m](const erl::down_msg& d) { return d.id == m; },
-                                [](erl::down_msg) {}));
+        erl::receive(
+            erl::guard([m](const erl::down_msg& d) { return d.id == m; }, [](erl::down_msg) {}));
         erl::sleep_for(5ms);
         survived = true;
     });
@@ -260,11 +266,13 @@ TEST_CASE("a tree of linked processes dies together with the right reason", "[si
                 });
             erl::receive([](int) {});
         });
-        while (ready < 10000) erl::sleep_for(std::chrono::milliseconds(1));
+        while (ready < 10000)
+            erl::sleep_for(std::chrono::milliseconds(1));
         CHECK(rt.statistics().processes == 10102);
         erl::exit(root, erl::exit_reason::shutdown("tree"));
         got = erl::receive([](erl::exit_msg m) { return m.reason; });
-        while (rt.statistics().processes > 1) erl::sleep_for(std::chrono::milliseconds(1));
+        while (rt.statistics().processes > 1)
+            erl::sleep_for(std::chrono::milliseconds(1));
     });
     CHECK(got == erl::exit_reason::shutdown("tree"));
     CHECK(rt.statistics().links == 0);
@@ -309,15 +317,15 @@ TEST_CASE("demonitor with and without flush", "[signals][monitor]") {
         auto m2 = erl::monitor(d);
         erl::sleep_for(10ms); // d is gone; its DOWN is queued
         active2 = erl::demonitor(m2);
-        leftover = erl::receive([](erl::down_msg) { return true; },
-                                erl::after(0ms, [] { return false; }));
+        leftover =
+            erl::receive([](erl::down_msg) { return true; }, erl::after(0ms, [] { return false; }));
 
         erl::pid e = erl::spawn([] {});
         auto m3 = erl::monitor(e);
         erl::sleep_for(10ms);
         erl::demonitor(m3, erl::demonitor_option::flush);
-        flushed_gone = erl::receive([](erl::down_msg) { return false; },
-                                    erl::after(0ms, [] { return true; }));
+        flushed_gone =
+            erl::receive([](erl::down_msg) { return false; }, erl::after(0ms, [] { return true; }));
     });
     CHECK(active1);
     CHECK_FALSE(active2);
@@ -334,7 +342,8 @@ TEST_CASE("a DOWN never overtakes a message sent before the death", "[signals][o
         for (int round = 0; round < 200; ++round) {
             erl::pid c = erl::spawn([me] {
                 erl::receive([](int) {});
-                for (int i = 0; i < 10; ++i) erl::send(me, i);
+                for (int i = 0; i < 10; ++i)
+                    erl::send(me, i);
             });
             erl::monitor(c);
             erl::send(c, 0);
@@ -342,7 +351,10 @@ TEST_CASE("a DOWN never overtakes a message sent before the death", "[signals][o
             bool down_last = false;
             while (!down_last) {
                 erl::receive([&](int) { ++seen; },
-                             [&](erl::down_msg) { down_last = seen == 10; if (!down_last) seen = -1000; });
+                             [&](erl::down_msg) {
+                                 down_last = seen == 10;
+                                 if (!down_last) seen = -1000;
+                             });
             }
             in_order += down_last ? 1 : 0;
         }
@@ -354,12 +366,13 @@ TEST_CASE("registered names", "[signals][registry]") {
     erl::runtime rt({.schedulers = 1});
     rt.run([&] {
         erl::atom name("server");
-        erl::pid c = erl::spawn([] { erl::receive([](int v) { erl::send(erl::atom("caller"), v); }); });
+        erl::pid c =
+            erl::spawn([] { erl::receive([](int v) { erl::send(erl::atom("caller"), v); }); });
         erl::register_name(erl::atom("caller"), erl::self());
         erl::register_name(name, c);
         CHECK(erl::whereis(name) == c);
-        CHECK_THROWS_AS(erl::register_name(name, erl::self()), erl::badarg);      // taken
-        CHECK_THROWS_AS(erl::register_name(erl::atom("x"), c), erl::badarg);      // already named
+        CHECK_THROWS_AS(erl::register_name(name, erl::self()), erl::badarg); // taken
+        CHECK_THROWS_AS(erl::register_name(erl::atom("x"), c), erl::badarg); // already named
         CHECK_THROWS_AS(erl::register_name(erl::atoms::undefined, c), erl::badarg);
         CHECK_THROWS_AS(erl::send(erl::atom("nobody"), 1), erl::badarg);
         erl::send(name, 5);
@@ -423,7 +436,8 @@ TEST_CASE("killing a process blocked in receive / on a timer / or sleeping works
             erl::send(me, 0);
             erl::sleep_for(1h);
         });
-        for (int i = 0; i < 3; ++i) erl::receive([](int) {});
+        for (int i = 0; i < 3; ++i)
+            erl::receive([](int) {});
         erl::sleep_for(5ms); // let them reach their waits
         auto t0 = std::chrono::steady_clock::now();
         for (auto p : {a, b, c}) {
@@ -498,7 +512,8 @@ TEST_CASE("100000 processes with links / monitors and timers leave nothing behin
             if (i % 5 == 0) erl::monitor(c);
         }
         int exits = 0;
-        while (exits < n) erl::receive([&](erl::exit_msg) { ++exits; }, [](erl::down_msg) {});
+        while (exits < n)
+            erl::receive([&](erl::exit_msg) { ++exits; }, [](erl::down_msg) {});
         erl::receive([](erl::down_msg) {}, erl::after(50ms));
     });
     erl::set_log_handler(old);
@@ -518,8 +533,10 @@ TEST_CASE("concurrent link/monitor/exit races across schedulers", "[signals][rac
         for (int i = 0; i < 2000; ++i)
             ps.push_back(erl::spawn([] {
                 erl::process_flag(erl::trap_exit, true);
-                for (;;) erl::receive([](erl::exit_msg) {}, [](erl::pid p) { erl::link(p); },
-                                      [](erl::down_msg) {}, erl::after(30ms, [] { erl::exit(erl::exit_reason::shutdown()); }));
+                for (;;)
+                    erl::receive([](erl::exit_msg) {}, [](erl::pid p) { erl::link(p); },
+                                 [](erl::down_msg) {},
+                                 erl::after(30ms, [] { erl::exit(erl::exit_reason::shutdown()); }));
             }));
         for (int i = 0; i < 4000; ++i) {
             erl::spawn([p = ps[i % ps.size()], q = ps[(i * 7) % ps.size()]] {
@@ -529,7 +546,8 @@ TEST_CASE("concurrent link/monitor/exit races across schedulers", "[signals][rac
                 if (q.number() % 2) erl::exit(q, erl::exit_reason(erl::atom("boom")));
             });
         }
-        for (auto& p : ps) erl::link(p);
+        for (auto& p : ps)
+            erl::link(p);
         int n = 0;
         while (n < int(ps.size())) {
             erl::receive([&](erl::exit_msg m) {

@@ -36,7 +36,8 @@ std::pair<int, std::string> in_child(Body body) {
     std::string err;
     char buf[4096];
     ssize_t n;
-    while ((n = ::read(fds[0], buf, sizeof buf)) > 0) err.append(buf, std::size_t(n));
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0)
+        err.append(buf, std::size_t(n));
     ::close(fds[0]);
     int status = 0;
     ::waitpid(child, &status, 0);
@@ -60,15 +61,16 @@ TEST_CASE("a stack overflow names the process before the program dies", "[stack]
     CHECK(err.find("<0.") != std::string::npos);
 }
 
-TEST_CASE("stacks are recycled: spawn and exit many times with little memory",
-          "[stack][recycle]") {
+TEST_CASE("stacks are recycled: spawn and exit many times with little memory", "[stack][recycle]") {
     erl::runtime rt({.schedulers = 1});
     int done = 0;
     rt.run([&] {
         erl::pid me = erl::self();
         for (int round = 0; round < 100; ++round) {
-            for (int i = 0; i < 1000; ++i) erl::spawn([me] { erl::send(me, 1); });
-            for (int i = 0; i < 1000; ++i) done += erl::receive([](int v) { return v; });
+            for (int i = 0; i < 1000; ++i)
+                erl::spawn([me] { erl::send(me, 1); });
+            for (int i = 0; i < 1000; ++i)
+                done += erl::receive([](int v) { return v; });
         }
     });
     CHECK(done == 100000);

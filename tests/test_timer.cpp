@@ -47,7 +47,8 @@ TEST_CASE("tens of thousands of pending timers / fired in deadline order", "[tim
         }
         CHECK(rt.statistics().pending_timers == std::size_t(n));
         int cancelled = 0;
-        for (int i = 0; i < n; i += 2) cancelled += erl::cancel_timer(refs[i]) ? 1 : 0;
+        for (int i = 0; i < n; i += 2)
+            cancelled += erl::cancel_timer(refs[i]) ? 1 : 0;
         CHECK(cancelled == n / 2);
         clock::time_point last{};
         for (int i = 0; i < n / 2; ++i) {
@@ -67,7 +68,8 @@ TEST_CASE("a dead process leaves no timers behind", "[timer]") {
     erl::runtime rt({.schedulers = 1});
     rt.run([&] {
         erl::pid c = erl::spawn([] { erl::receive([](int) {}); });
-        for (int i = 0; i < 100; ++i) erl::send_after(1h, c, i);
+        for (int i = 0; i < 100; ++i)
+            erl::send_after(1h, c, i);
         CHECK(rt.statistics().pending_timers == 100);
         erl::monitor(c);
         erl::exit(c, erl::exit_reason::kill());

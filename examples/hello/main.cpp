@@ -17,9 +17,7 @@ int main(int argc, char** argv) {
     erl::runtime rt;
     rt.run([&] {
         erl::pid greeter = erl::spawn([] {
-            erl::receive([](greet g) {
-                erl::send(g.from, greeting{"hello, " + g.name + "!"});
-            });
+            erl::receive([](greet g) { erl::send(g.from, greeting{"hello, " + g.name + "!"}); });
         });
         erl::send(greeter, greet{erl::self(), name});
         erl::receive([&](greeting g) { fmt::print("{} says: {}\n", greeter, g.text); },

@@ -40,13 +40,13 @@ int main(int argc, char** argv) {
                     erl::send(next, token{v - 1});
                 }
             }));
-        for (int i = 0; i < size; ++i) erl::send(ring[i], next_is{ring[(i + 1) % size]});
+        for (int i = 0; i < size; ++i)
+            erl::send(ring[i], next_is{ring[(i + 1) % size]});
         auto t0 = std::chrono::steady_clock::now();
         erl::send(ring[0], token{n});
         int holder = erl::receive([](int who) { return who; });
         std::chrono::duration<double> s = std::chrono::steady_clock::now() - t0;
-        fmt::print("ring of {}: token passed {} times, last held by process {}\n", size, n,
-                   holder);
+        fmt::print("ring of {}: token passed {} times, last held by process {}\n", size, n, holder);
         fmt::print("{:.3f} s ({:.1f} ns/pass)\n", s.count(), s.count() * 1e9 / double(n));
     });
 }

@@ -49,7 +49,9 @@ class atom {
 
 inline namespace literals {
 // `"ok"_a` interns an atom.
-inline atom operator""_a(const char* s, std::size_t n) { return atom(std::string_view(s, n)); }
+inline atom operator""_a(const char* s, std::size_t n) {
+    return atom(std::string_view(s, n));
+}
 } // namespace literals
 
 // Atoms the runtime itself uses, interned once at start-up.
@@ -78,7 +80,9 @@ void format_atom_to(std::string& out, std::string_view name);
 
 template <>
 struct std::hash<erl::atom> {
-    std::size_t operator()(erl::atom a) const noexcept { return std::hash<std::uint32_t>{}(a.index()); }
+    std::size_t operator()(erl::atom a) const noexcept {
+        return std::hash<std::uint32_t>{}(a.index());
+    }
 };
 
 template <>

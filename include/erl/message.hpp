@@ -16,8 +16,7 @@ namespace erl {
 template <typename T>
 void send(const pid& to, T&& msg) {
     using value_type = std::remove_cvref_t<T>;
-    static_assert(std::is_move_constructible_v<value_type>,
-                  "erl::send: messages must be movable");
+    static_assert(std::is_move_constructible_v<value_type>, "erl::send: messages must be movable");
     detail::deliver(to, detail::make_message<value_type>(std::forward<T>(msg)));
 }
 

@@ -35,8 +35,7 @@ struct fmt::formatter<erl::down_msg> : fmt::formatter<std::string_view> {
     template <typename FormatContext>
     auto format(const erl::down_msg& m, FormatContext& ctx) const -> decltype(ctx.out()) {
         if (m.name != erl::atom())
-            return fmt::format_to(ctx.out(), "{{'DOWN',{},process,{},{}}}", m.id, m.name,
-                                  m.reason);
+            return fmt::format_to(ctx.out(), "{{'DOWN',{},process,{},{}}}", m.id, m.name, m.reason);
         return fmt::format_to(ctx.out(), "{{'DOWN',{},process,{},{}}}", m.id, m.process, m.reason);
     }
 };

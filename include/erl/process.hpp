@@ -59,10 +59,10 @@ pid spawn_in(runtime_impl* rt, const spawn_options& options, F&& fn, Args&&... a
                   "erl::spawn: the function cannot be called with these arguments");
     // The closure is built on the caller's stack first and then moved into the new process's
     // own stack, so a spawn allocates nothing but the stack slot.
-    closure_t staged{std::forward<F>(fn), std::tuple<std::decay_t<Args>...>(
-                                              std::forward<Args>(args)...)};
-    closure_ops ops{sizeof(closure_t), alignof(closure_t), &closure_t::construct, &closure_t::run,
-                    &closure_t::destroy, &staged};
+    closure_t staged{std::forward<F>(fn),
+                     std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)};
+    closure_ops ops{sizeof(closure_t), alignof(closure_t),  &closure_t::construct,
+                    &closure_t::run,   &closure_t::destroy, &staged};
     return spawn_process(rt, options, ops);
 }
 
@@ -73,8 +73,7 @@ pid spawn_in(runtime_impl* rt, const spawn_options& options, F&& fn, Args&&... a
 // {exception, Type, What} and is logged as a crash report). From a plain thread use
 // erl::runtime::spawn.
 template <typename F, typename... Args>
-    requires(!std::is_same_v<std::remove_cvref_t<F>, spawn_options>)
-pid spawn(F&& fn, Args&&... args) {
+requires(!std::is_same_v<std::remove_cvref_t<F>, spawn_options>) pid spawn(F&& fn, Args&&... args) {
     return detail::spawn_in(nullptr, spawn_options{}, std::forward<F>(fn),
                             std::forward<Args>(args)...);
 }

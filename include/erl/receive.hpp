@@ -126,7 +126,8 @@ decltype(auto) call_handler(H& h, envelope_ptr& e) {
         } else {
             return h;
         }
-    }();
+    }
+    ();
     if constexpr (info::catch_all) {
         return fn(any_message(std::move(e)));
     } else {
@@ -196,8 +197,7 @@ R receive_loop(std::uint64_t mark, After* after, Hs&... hs) {
                      : clock::time_point::max();
     envelope* scanned = nullptr; // last message looked at and refused
     for (;;) {
-        for (envelope* e = scanned ? scanned->next : box.first_after_mark(mark); e;
-             e = e->next) {
+        for (envelope* e = scanned ? scanned->next : box.first_after_mark(mark); e; e = e->next) {
             std::size_t i = find_handler(handlers, e, seq{});
             if (i != sizeof...(Hs)) {
                 box.remove(e);
@@ -262,9 +262,9 @@ decltype(auto) receive_impl(std::uint64_t mark, Hs&... hs) {
 template <typename... Handlers>
 decltype(auto) receive(Handlers&&... handlers) {
     if constexpr (sizeof...(Handlers) > 0 &&
-                  std::is_same_v<std::remove_cvref_t<std::tuple_element_t<
-                                     0, std::tuple<Handlers...>>>,
-                                 mailbox_mark>) {
+                  std::is_same_v<
+                      std::remove_cvref_t<std::tuple_element_t<0, std::tuple<Handlers...>>>,
+                      mailbox_mark>) {
         return [](const mailbox_mark& m, auto&&... rest) -> decltype(auto) {
             return detail::receive_impl(m.id, rest...);
         }(handlers...);

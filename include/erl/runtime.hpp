@@ -45,8 +45,8 @@ class runtime {
 
     // Starts a process from outside (a plain thread such as main()) or inside.
     template <typename F, typename... Args>
-        requires(!std::is_same_v<std::remove_cvref_t<F>, spawn_options>)
-    pid spawn(F&& fn, Args&&... args) {
+    requires(!std::is_same_v<std::remove_cvref_t<F>, spawn_options>) pid
+        spawn(F&& fn, Args&&... args) {
         return detail::spawn_in(impl_.get(), spawn_options{}, std::forward<F>(fn),
                                 std::forward<Args>(args)...);
     }

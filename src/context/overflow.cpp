@@ -4,9 +4,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <mutex>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "context/stack_pool.hpp"
 #include "process/process_control.hpp"

@@ -28,7 +28,9 @@ constexpr std::size_t deep_bytes = 32 * 1024;
 constexpr std::size_t keep_resident_bytes = 8 * 1024;
 constexpr std::size_t cache_limit = 256;
 
-std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+std::size_t round_up(std::size_t n, std::size_t to) {
+    return (n + to - 1) / to * to;
+}
 
 // Slabs, for the SIGSEGV handler: fixed storage, published with release stores, read with
 // plain arithmetic (async-signal-safe).
@@ -79,8 +81,7 @@ std::atomic<bool> madvise_guard_works{true};
 
 } // namespace
 
-stack_pool::stack_pool(std::size_t default_size)
-    : default_size_(round_up(default_size, page)) {
+stack_pool::stack_pool(std::size_t default_size) : default_size_(round_up(default_size, page)) {
     long expected = -1;
     mprotect_budget.compare_exchange_strong(expected, read_mprotect_budget());
 }
@@ -210,7 +211,8 @@ void stack_pool::release(stack_slot s, const char* deepest, stack_cache* cache) 
 void stack_pool::drain_cache(stack_cache& cache) noexcept {
     std::lock_guard lock(mutex_);
     auto& c = class_for(default_size_);
-    for (auto& s : cache.slots) c.free.push_back(s);
+    for (auto& s : cache.slots)
+        c.free.push_back(s);
     cache.slots.clear();
 }
 

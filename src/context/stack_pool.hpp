@@ -55,9 +55,9 @@ class stack_pool {
 
   private:
     struct size_class {
-        std::size_t usable;         // usable bytes per slot
-        std::size_t slot_bytes;     // guard + usable
-        char* bump = nullptr;       // next never-used slot of the newest slab
+        std::size_t usable;     // usable bytes per slot
+        std::size_t slot_bytes; // guard + usable
+        char* bump = nullptr;   // next never-used slot of the newest slab
         char* bump_end = nullptr;
         std::vector<stack_slot> free; // released slots
     };

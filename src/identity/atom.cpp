@@ -58,28 +58,30 @@ atom_table& table() {
     return *t;
 }
 
-bool is_unquoted_start(char c) { return c >= 'a' && c <= 'z'; }
+bool is_unquoted_start(char c) {
+    return c >= 'a' && c <= 'z';
+}
 bool is_unquoted_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '@';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '@';
 }
 bool is_reserved_word(std::string_view s) {
     static constexpr std::string_view words[] = {
-        "after", "and",  "andalso", "band", "begin", "bnot", "bor",     "bsl", "bsr",
-        "bxor",  "case", "catch",   "cond", "div",   "end",  "fun",     "if",  "let",
-        "not",   "of",   "or",      "orelse", "receive", "rem", "try", "when", "xor", "maybe",
-        "else"};
+        "after", "and",    "andalso", "band", "begin", "bnot", "bor", "bsl",   "bsr", "bxor",
+        "case",  "catch",  "cond",    "div",  "end",   "fun",  "if",  "let",   "not", "of",
+        "or",    "orelse", "receive", "rem",  "try",   "when", "xor", "maybe", "else"};
     for (auto w : words)
         if (s == w) return true;
     return false;
 }
 
-
 } // namespace
 
 atom::atom(std::string_view name) : index_(table().intern(name)) {}
 
-std::string_view atom::name() const noexcept { return table().name(index_); }
+std::string_view atom::name() const noexcept {
+    return table().name(index_);
+}
 
 std::strong_ordering operator<=>(atom a, atom b) noexcept {
     if (a.index_ == b.index_) return std::strong_ordering::equal;
@@ -93,9 +95,13 @@ static bool text_needs_quotes(std::string_view s) noexcept {
     return is_reserved_word(s);
 }
 
-bool atom::needs_quotes() const noexcept { return text_needs_quotes(name()); }
+bool atom::needs_quotes() const noexcept {
+    return text_needs_quotes(name());
+}
 
-std::size_t atom::table_size() noexcept { return table().size(); }
+std::size_t atom::table_size() noexcept {
+    return table().size();
+}
 
 void format_atom_to(std::string& out, std::string_view s) {
     bool quote = text_needs_quotes(s);
@@ -106,11 +112,21 @@ void format_atom_to(std::string& out, std::string_view s) {
     out.push_back('\'');
     for (unsigned char c : s) {
         switch (c) {
-        case '\'': out.append("\\'"); break;
-        case '\\': out.append("\\\\"); break;
-        case '\n': out.append("\\n"); break;
-        case '\t': out.append("\\t"); break;
-        case '\r': out.append("\\r"); break;
+        case '\'':
+            out.append("\\'");
+            break;
+        case '\\':
+            out.append("\\\\");
+            break;
+        case '\n':
+            out.append("\\n");
+            break;
+        case '\t':
+            out.append("\\t");
+            break;
+        case '\r':
+            out.append("\\r");
+            break;
         default:
             if (c < 0x20 || c == 0x7f) {
                 out.append(fmt::format("\\{:o}", c));

@@ -27,11 +27,20 @@ void append_erlang_string(std::string& out, std::string_view s) {
     out.push_back('"');
     for (char c : s) {
         switch (c) {
-        case '"': out.append("\\\""); break;
-        case '\\': out.append("\\\\"); break;
-        case '\n': out.append("\\n"); break;
-        case '\t': out.append("\\t"); break;
-        default: out.push_back(c);
+        case '"':
+            out.append("\\\"");
+            break;
+        case '\\':
+            out.append("\\\\");
+            break;
+        case '\n':
+            out.append("\\n");
+            break;
+        case '\t':
+            out.append("\\t");
+            break;
+        default:
+            out.push_back(c);
         }
     }
     out.push_back('"');

@@ -40,6 +40,8 @@ bool is_local_node(atom name) {
 }
 } // namespace detail
 
-bool pid::is_local() const noexcept { return detail::is_local_node(node_); }
+bool pid::is_local() const noexcept {
+    return detail::is_local_node(node_);
+}
 
 } // namespace erl

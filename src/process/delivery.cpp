@@ -51,7 +51,8 @@ void deliver(const pid& to, envelope_ptr e) {
         if (to.creation() == rt.creation && to.node() == rt.node) {
             push_local(rt, to, e, here);
         } else if (to.is_local()) {
-            with_runtime(to.creation(), [&](runtime_impl& other) { push_local(other, to, e, here); });
+            with_runtime(to.creation(),
+                         [&](runtime_impl& other) { push_local(other, to, e, here); });
         }
         count_reduction(*self);
         return;

@@ -29,7 +29,9 @@ process_control& require_process(const char* operation) {
     return *p;
 }
 
-message_list& messages_of(process_control& p) noexcept { return p.messages; }
+message_list& messages_of(process_control& p) noexcept {
+    return p.messages;
+}
 
 node_identity current_node() noexcept {
     process_control* p = current_process();
@@ -219,7 +221,9 @@ void count_reduction(process_control& p) {
 
 } // namespace detail
 
-pid self() { return detail::require_process("self").self_pid(); }
+pid self() {
+    return detail::require_process("self").self_pid();
+}
 
 void exit(exit_reason reason) {
     auto& p = detail::require_process("exit");

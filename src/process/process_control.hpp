@@ -44,10 +44,10 @@ struct process_control {
     std::atomic<std::uintptr_t> inbox{inbox_state::empty};
     std::uint32_t number = 0;
     runtime_impl* rt = nullptr;
-    process_control* next_ready = nullptr; // run-queue link
+    process_control* next_ready = nullptr;       // run-queue link
     std::atomic<const char*> name_text{nullptr}; // registered name's text (overflow report)
-    atom registered_name;                         // guarded by runtime_impl::names_mutex
-    bool has_name = false;                        // guarded by runtime_impl::names_mutex
+    atom registered_name;                        // guarded by runtime_impl::names_mutex
+    bool has_name = false;                       // guarded by runtime_impl::names_mutex
     std::atomic<std::uint32_t> timers_to_me{0};  // send_after timers aimed at this process
 
     // --- the process's own, or its scheduler's while it is switched out ---
@@ -66,8 +66,8 @@ struct process_control {
     std::int32_t reductions = 0;
     std::uint64_t reductions_total = 0;
     message_list messages;
-    timer_entry wait_timer; // the receive timeout
-    exit_reason exit_with;  // the decided or final reason
+    timer_entry wait_timer;                // the receive timeout
+    exit_reason exit_with;                 // the decided or final reason
     std::unique_ptr<signal_state> signals; // links, monitors, name: made on first use
 
     pid self_pid() const noexcept;

@@ -7,14 +7,15 @@
 namespace erl::detail {
 
 process_table::process_table(std::size_t max_processes)
-    : max_processes_(max_processes),
-      max_chunks_((max_processes + chunk_size - 1) / chunk_size),
+    : max_processes_(max_processes), max_chunks_((max_processes + chunk_size - 1) / chunk_size),
       chunks_(new std::atomic<process_control*>[max_chunks_]) {
-    for (std::size_t i = 0; i < max_chunks_; ++i) chunks_[i].store(nullptr);
+    for (std::size_t i = 0; i < max_chunks_; ++i)
+        chunks_[i].store(nullptr);
 }
 
 process_table::~process_table() {
-    for (std::size_t i = 0; i < max_chunks_; ++i) delete[] chunks_[i].load();
+    for (std::size_t i = 0; i < max_chunks_; ++i)
+        delete[] chunks_[i].load();
 }
 
 std::vector<std::uint64_t> process_table::snapshot() const {
@@ -73,7 +74,8 @@ process_control* process_table::allocate(slot_cache* cache) {
     if (in_use_.load(std::memory_order_relaxed) >= max_processes_)
         throw std::length_error("erl::spawn: system_limit (too many processes)");
     std::uint32_t number;
-    if (cache && cache->free.empty() && (cache->retired.size() >= cache_batch || !cache->waiting.empty()))
+    if (cache && cache->free.empty() &&
+        (cache->retired.size() >= cache_batch || !cache->waiting.empty()))
         reclaim(*cache);
     if (cache && !cache->free.empty()) {
         number = cache->free.back();
@@ -126,7 +128,8 @@ void process_table::drain(slot_cache& cache) noexcept {
         auto& to = global_retired_.free;
         to.insert(to.end(), cache.free.begin(), cache.free.end());
         to.insert(to.end(), cache.retired.begin(), cache.retired.end());
-        for (auto& b : cache.waiting) to.insert(to.end(), b.numbers.begin(), b.numbers.end());
+        for (auto& b : cache.waiting)
+            to.insert(to.end(), b.numbers.begin(), b.numbers.end());
     } catch (...) {
     }
     cache = slot_cache{};

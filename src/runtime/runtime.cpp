@@ -41,19 +41,22 @@ runtime_impl::runtime_impl(const runtime_options& o)
     : options(o), creation(next_creation.fetch_add(1)), table(o.max_processes),
       stacks(default_stack_bytes(o)) {
     if (options.reductions_per_slice <= 0) options.reductions_per_slice = 4000;
-    unsigned n = options.schedulers ? options.schedulers
-                                    : std::max(1u, std::thread::hardware_concurrency());
+    unsigned n =
+        options.schedulers ? options.schedulers : std::max(1u, std::thread::hardware_concurrency());
     options.schedulers = n;
     install_overflow_handler();
-    for (unsigned i = 0; i < n; ++i) schedulers.push_back(std::make_unique<scheduler>(*this, i));
+    for (unsigned i = 0; i < n; ++i)
+        schedulers.push_back(std::make_unique<scheduler>(*this, i));
     std::vector<const std::atomic<std::uint64_t>*> clocks;
-    for (auto& s : schedulers) clocks.push_back(&s->quiescent);
+    for (auto& s : schedulers)
+        clocks.push_back(&s->quiescent);
     table.set_clocks(std::move(clocks));
     {
         std::lock_guard lock(runtimes_mutex());
         runtimes().push_back(this);
     }
-    for (auto& s : schedulers) s->start();
+    for (auto& s : schedulers)
+        s->start();
 }
 
 runtime_impl::~runtime_impl() {
@@ -88,7 +91,9 @@ void runtime_impl::wake_one_sleeper(scheduler* except) noexcept {
 runtime::runtime(runtime_options options)
     : impl_(std::make_unique<detail::runtime_impl>(options)) {}
 
-runtime::~runtime() { shutdown(); }
+runtime::~runtime() {
+    shutdown();
+}
 
 void runtime::wait() {
     std::unique_lock lock(impl_->wait_mutex);
@@ -123,9 +128,9 @@ void runtime::shutdown() {
             if (!p || !p->try_ref()) continue;
             pid id = p->self_pid();
             p->unref();
-            detail::send_signal(rt, id,
-                                detail::envelope_ptr(new detail::exit_signal(
-                                    pid(), exit_reason::kill(), false)));
+            detail::send_signal(
+                rt, id,
+                detail::envelope_ptr(new detail::exit_signal(pid(), exit_reason::kill(), false)));
         }
         std::unique_lock lock(rt.wait_mutex);
         rt.wait_cv.wait_for(lock, std::chrono::milliseconds(100),
@@ -135,7 +140,8 @@ void runtime::shutdown() {
     for (auto& s : rt.schedulers) {
         s->notify();
     }
-    for (auto& s : rt.schedulers) s->join();
+    for (auto& s : rt.schedulers)
+        s->join();
     {
         std::lock_guard lock(rt.wait_mutex);
         rt.shutdown_requested = true;
@@ -143,9 +149,13 @@ void runtime::shutdown() {
     }
 }
 
-unsigned runtime::schedulers() const noexcept { return unsigned(impl_->schedulers.size()); }
+unsigned runtime::schedulers() const noexcept {
+    return unsigned(impl_->schedulers.size());
+}
 
-atom runtime::node() const noexcept { return impl_->node; }
+atom runtime::node() const noexcept {
+    return impl_->node;
+}
 
 runtime_statistics runtime::statistics() const {
     auto& rt = *impl_;

@@ -33,7 +33,8 @@ class spinlock {
     void lock() noexcept {
         for (;;) {
             if (!locked_.exchange(true, std::memory_order_acquire)) return;
-            while (locked_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+            while (locked_.load(std::memory_order_relaxed))
+                __builtin_ia32_pause();
         }
     }
     bool try_lock() noexcept {

@@ -32,9 +32,13 @@ __attribute__((noinline)) scheduler* current_scheduler() noexcept {
 scheduler::scheduler(runtime_impl& r, unsigned i)
     : rt(r), index(i), queue(std::make_unique<fifo_work_sharing>(r.idle)) {}
 
-scheduler::~scheduler() { join(); }
+scheduler::~scheduler() {
+    join();
+}
 
-void scheduler::start() { thread_ = std::thread([this] { loop(); }); }
+void scheduler::start() {
+    thread_ = std::thread([this] { loop(); });
+}
 
 void scheduler::join() {
     if (thread_.joinable()) thread_.join();
@@ -68,7 +72,9 @@ void make_ready(process_control* p, scheduler* here) noexcept {
         rt.wake_one_sleeper(target);
 }
 
-void make_ready(process_control* p) noexcept { make_ready(p, current_scheduler()); }
+void make_ready(process_control* p) noexcept {
+    make_ready(p, current_scheduler());
+}
 
 void scheduler::loop() {
     tl_scheduler = this;
@@ -97,7 +103,8 @@ void scheduler::loop() {
         rt.idle.fetch_add(1, std::memory_order_relaxed);
         process_control* found = nullptr;
         for (unsigned i = 0; i < idle_spins && !found; ++i) {
-            for (int k = 0; k < 32; ++k) __builtin_ia32_pause();
+            for (int k = 0; k < 32; ++k)
+                __builtin_ia32_pause();
             found = find_work();
         }
         if (!found) {
@@ -196,7 +203,8 @@ void scheduler::sleep() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     // Look once more after announcing the sleep: a push that missed the announcement is seen.
     bool work = queue->ready_count() > 0;
-    for (auto& s : rt.schedulers) work = work || s->queue->stealable() > 0;
+    for (auto& s : rt.schedulers)
+        work = work || s->queue->stealable() > 0;
     if (!work && !wake_pending_ && !rt.threads_exit.load(std::memory_order_acquire)) {
         auto deadline = timers.next_deadline();
         if (deadline == timer_heap::clock::time_point::max()) {

@@ -71,14 +71,16 @@ void runtime_impl::cancel_timers_to(const pid& dest) noexcept {
         if (it == timers_by_dest.end()) return;
         ids = it->second;
     }
-    for (auto& id : ids) cancel_timer_in(*this, id);
+    for (auto& id : ids)
+        cancel_timer_in(*this, id);
 }
 
 } // namespace detail
 
 bool cancel_timer(const ref& timer) {
     detail::process_control* self = detail::current_process();
-    if (self && self->rt->creation == timer.creation()) return detail::cancel_timer_in(*self->rt, timer);
+    if (self && self->rt->creation == timer.creation())
+        return detail::cancel_timer_in(*self->rt, timer);
     bool cancelled = false;
     detail::with_runtime(timer.creation(), [&](detail::runtime_impl& rt) {
         cancelled = detail::cancel_timer_in(rt, timer);

@@ -19,15 +19,17 @@ struct info_reply {
 process_info_t snapshot(process_control& p, bool asked_by_self) {
     process_info_t i;
     i.self = p.self_pid();
-    i.status = asked_by_self        ? process_status::running
-               : p.exiting          ? process_status::exiting
-               : p.in_receive_wait  ? process_status::waiting
-                                    : process_status::runnable;
+    i.status = asked_by_self       ? process_status::running
+               : p.exiting         ? process_status::exiting
+               : p.in_receive_wait ? process_status::waiting
+                                   : process_status::runnable;
     i.message_queue_len = p.messages.size();
     if (p.signals) {
         i.links.assign(p.signals->links.begin(), p.signals->links.end());
-        for (auto& [id, target] : p.signals->monitoring) i.monitors.push_back(target);
-        for (auto& [id, watcher] : p.signals->monitored_by) i.monitored_by.push_back(watcher);
+        for (auto& [id, target] : p.signals->monitoring)
+            i.monitors.push_back(target);
+        for (auto& [id, watcher] : p.signals->monitored_by)
+            i.monitored_by.push_back(watcher);
     }
     {
         std::lock_guard lock(p.rt->names_mutex);

@@ -42,8 +42,10 @@ void exit(const pid& target, exit_reason reason) {
     if (p) {
         send_signal(*p->rt, target, std::move(signal));
         // A signal to oneself acts before exit/2 returns, as in Erlang.
-        if (target == from) handle_signals(*p);
-        else count_reduction(*p);
+        if (target == from)
+            handle_signals(*p);
+        else
+            count_reduction(*p);
         return;
     }
     if (target.is_local())

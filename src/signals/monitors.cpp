@@ -18,8 +18,9 @@ ref monitor_impl(process_control& p, const pid& target, atom name) {
     ref id = make_ref();
     signals_of(p).monitoring.emplace(id, target);
     p.rt->monitor_count.fetch_add(1, std::memory_order_relaxed);
-    bool sent = target && send_signal(*p.rt, target,
-                                      envelope_ptr(new monitor_signal(self, id, signal_kind::monitor)));
+    bool sent =
+        target && send_signal(*p.rt, target,
+                              envelope_ptr(new monitor_signal(self, id, signal_kind::monitor)));
     if (!sent) {
         // Already dead (or never was): DOWN noproc, queued behind what is already there.
         auto down = make_message<down_msg>(down_msg{id, target, exit_reason::noproc(), name});
@@ -32,7 +33,9 @@ ref monitor_impl(process_control& p, const pid& target, atom name) {
 
 } // namespace
 
-ref monitor(const pid& target) { return monitor_impl(require_process("monitor"), target, atom()); }
+ref monitor(const pid& target) {
+    return monitor_impl(require_process("monitor"), target, atom());
+}
 
 ref monitor(atom name) {
     auto& p = require_process("monitor");

@@ -10,12 +10,15 @@ namespace erl {
 using namespace detail;
 
 namespace {
-runtime_impl& caller_runtime(const char* operation) { return *require_process(operation).rt; }
+runtime_impl& caller_runtime(const char* operation) {
+    return *require_process(operation).rt;
+}
 } // namespace
 
 void register_name(atom name, const pid& id) {
     runtime_impl& rt = caller_runtime("register_name");
-    if (name == atoms::undefined) throw badarg("erl::register_name: 'undefined' cannot be registered");
+    if (name == atoms::undefined)
+        throw badarg("erl::register_name: 'undefined' cannot be registered");
     if (id.creation() != rt.creation || id.node() != rt.node)
         throw badarg(fmt::format("erl::register_name: {} is not a process of this runtime", id));
     process_control* p = rt.table.acquire(id);
@@ -75,7 +78,8 @@ std::vector<atom> registered() {
     std::lock_guard lock(rt.names_mutex);
     std::vector<atom> out;
     out.reserve(rt.names.size());
-    for (auto& [name, id] : rt.names) out.push_back(name);
+    for (auto& [name, id] : rt.names)
+        out.push_back(name);
     return out;
 }
 

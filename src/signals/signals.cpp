@@ -19,7 +19,9 @@ signal_state& signals_of(process_control& p) {
 
 namespace {
 
-void append_message(process_control& p, envelope_ptr msg) { p.messages.push_back(msg.release()); }
+void append_message(process_control& p, envelope_ptr msg) {
+    p.messages.push_back(msg.release());
+}
 
 template <typename T>
 void append_message(process_control& p, T value) {
