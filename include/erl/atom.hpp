@@ -76,6 +76,11 @@ extern const atom false_;
 // Appends an atom as Erlang prints it (quotes and escapes only where needed).
 void format_atom_to(std::string& out, std::string_view name);
 
+namespace detail {
+// Appends `s` between `quote`s with Erlang's escapes ('...' for atoms, "..." for strings).
+void append_quoted(std::string& out, std::string_view s, char quote);
+} // namespace detail
+
 } // namespace erl
 
 template <>

@@ -103,18 +103,11 @@ std::size_t atom::table_size() noexcept {
     return table().size();
 }
 
-void format_atom_to(std::string& out, std::string_view s) {
-    bool quote = text_needs_quotes(s);
-    if (!quote) {
-        out.append(s);
-        return;
-    }
-    out.push_back('\'');
+namespace detail {
+void append_quoted(std::string& out, std::string_view s, char quote) {
+    out.push_back(quote);
     for (unsigned char c : s) {
         switch (c) {
-        case '\'':
-            out.append("\\'");
-            break;
         case '\\':
             out.append("\\\\");
             break;
@@ -128,14 +121,26 @@ void format_atom_to(std::string& out, std::string_view s) {
             out.append("\\r");
             break;
         default:
-            if (c < 0x20 || c == 0x7f) {
+            if (c == static_cast<unsigned char>(quote)) {
+                out.push_back('\\');
+                out.push_back(quote);
+            } else if (c < 0x20 || c == 0x7f) {
                 out.append(fmt::format("\\{:o}", c));
             } else {
                 out.push_back(char(c));
             }
         }
     }
-    out.push_back('\'');
+    out.push_back(quote);
+}
+} // namespace detail
+
+void format_atom_to(std::string& out, std::string_view s) {
+    if (text_needs_quotes(s)) {
+        detail::append_quoted(out, s, '\'');
+    } else {
+        out.append(s);
+    }
 }
 
 namespace atoms {

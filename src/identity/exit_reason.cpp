@@ -23,29 +23,6 @@ std::string demangle(const char* mangled) {
     return out;
 }
 
-void append_erlang_string(std::string& out, std::string_view s) {
-    out.push_back('"');
-    for (char c : s) {
-        switch (c) {
-        case '"':
-            out.append("\\\"");
-            break;
-        case '\\':
-            out.append("\\\\");
-            break;
-        case '\n':
-            out.append("\\n");
-            break;
-        case '\t':
-            out.append("\\t");
-            break;
-        default:
-            out.push_back(c);
-        }
-    }
-    out.push_back('"');
-}
-
 } // namespace
 
 exit_reason::exit_reason(atom tag, std::string detail)
@@ -99,7 +76,7 @@ std::string exit_reason::to_string() const {
         format_atom_to(out, detail_->exception_type);
         out.push_back(',');
     }
-    append_erlang_string(out, detail_->detail);
+    detail::append_quoted(out, detail_->detail, '"');
     out.push_back('}');
     return out;
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <erl/atom.hpp>
@@ -54,7 +55,7 @@ struct runtime_impl {
     // send_after timers, by reference and by destination.
     std::mutex timers_mutex;
     std::unordered_map<ref, timer_entry*> timers_by_ref;
-    std::unordered_map<pid, std::vector<ref>> timers_by_dest;
+    std::unordered_map<pid, std::unordered_set<ref>> timers_by_dest;
 
     scheduler& pick_scheduler() noexcept {
         return *schedulers[next_scheduler.fetch_add(1, std::memory_order_relaxed) %
@@ -63,6 +64,8 @@ struct runtime_impl {
     void process_ended() noexcept;
     void wake_one_sleeper(scheduler* except) noexcept;
     void cancel_timers_to(const pid& dest) noexcept;
+    // Forgets a send_after timer that fired or was cancelled (timers_mutex held).
+    void forget_timer(const timer_entry& e) noexcept;
 };
 
 // The runtime whose processes carry `creation`, locked against its destruction while `fn` runs.

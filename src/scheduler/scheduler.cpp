@@ -182,11 +182,7 @@ void scheduler::fire_timers() {
     for (timer_entry* e : due_) {
         {
             std::lock_guard lock(rt.timers_mutex);
-            rt.timers_by_ref.erase(e->id);
-            if (auto it = rt.timers_by_dest.find(e->dest); it != rt.timers_by_dest.end()) {
-                std::erase(it->second, e->id);
-                if (it->second.empty()) rt.timers_by_dest.erase(it);
-            }
+            rt.forget_timer(*e);
         }
         send_signal(rt, e->dest, std::move(e->message));
         delete e;

@@ -27,7 +27,7 @@ ref start_timer_in(runtime_impl& rt, const pid& to, clock::duration delay, envel
     {
         std::lock_guard lock(rt.timers_mutex);
         rt.timers_by_ref.emplace(e->id, e);
-        rt.timers_by_dest[to].push_back(e->id);
+        rt.timers_by_dest[to].insert(e->id);
         // Inserting under the registry lock keeps cancel_timer from seeing a half-made timer.
         if (owner.timers.insert(e) && &owner != here) owner.notify();
     }
@@ -48,17 +48,21 @@ ref start_timer(const pid& to, clock::duration delay, envelope_ptr msg) {
     return id;
 }
 
+void runtime_impl::forget_timer(const timer_entry& e) noexcept {
+    timers_by_ref.erase(e.id);
+    if (auto d = timers_by_dest.find(e.dest); d != timers_by_dest.end()) {
+        d->second.erase(e.id);
+        if (d->second.empty()) timers_by_dest.erase(d);
+    }
+}
+
 bool cancel_timer_in(runtime_impl& rt, const ref& id) {
     std::lock_guard lock(rt.timers_mutex);
     auto it = rt.timers_by_ref.find(id);
     if (it == rt.timers_by_ref.end()) return false;
     timer_entry* e = it->second;
     if (!e->heap->remove(e)) return false; // fired: the scheduler delivers and frees it
-    rt.timers_by_ref.erase(it);
-    if (auto d = rt.timers_by_dest.find(e->dest); d != rt.timers_by_dest.end()) {
-        std::erase(d->second, id);
-        if (d->second.empty()) rt.timers_by_dest.erase(d);
-    }
+    rt.forget_timer(*e);
     delete e;
     return true;
 }
@@ -69,7 +73,7 @@ void runtime_impl::cancel_timers_to(const pid& dest) noexcept {
         std::lock_guard lock(timers_mutex);
         auto it = timers_by_dest.find(dest);
         if (it == timers_by_dest.end()) return;
-        ids = it->second;
+        ids.assign(it->second.begin(), it->second.end());
     }
     for (auto& id : ids)
         cancel_timer_in(*this, id);
