@@ -23,10 +23,9 @@ namespace {
 constexpr std::size_t page = 4096;
 constexpr std::size_t guard_bytes = page;
 constexpr std::size_t slab_target_bytes = std::size_t(64) << 20;
-// A stack seen deeper than this gives its pages back when released (all but the top).
-constexpr std::size_t deep_bytes = 32 * 1024;
+// Released stacks keep at most their top pages resident (a small process touches only these).
 constexpr std::size_t keep_resident_bytes = 8 * 1024;
-constexpr std::size_t cache_limit = 256;
+constexpr std::size_t cache_limit = 4096;
 
 std::size_t round_up(std::size_t n, std::size_t to) {
     return (n + to - 1) / to * to;
@@ -190,15 +189,20 @@ stack_slot stack_pool::acquire(std::size_t size, stack_cache* cache) {
 
 void stack_pool::release(stack_slot s, const char* deepest, stack_cache* cache) noexcept {
     retire(s);
-    bool deep = deepest && std::size_t(s.high() - deepest) > deep_bytes;
-    if (!deep && cache && s.size == default_size_ && cache->slots.size() < cache_limit) {
+    // Give back the pages below the top that the process was seen to touch: a stack keeps at
+    // most `keep_resident_bytes` resident between owners, and the common small process (which
+    // never left its top pages) costs no system call at all.
+    const char* keep_from = s.high() - keep_resident_bytes;
+    if (deepest && deepest < keep_from) {
+        auto lo = reinterpret_cast<std::uintptr_t>(deepest) & ~std::uintptr_t(page - 1);
+        auto from = std::max(lo, reinterpret_cast<std::uintptr_t>(s.low));
+        ::madvise(reinterpret_cast<void*>(from), std::uintptr_t(keep_from) - from, MADV_DONTNEED);
+        if (s.guard == guard_kind::canary) std::memcpy(s.low, &stack_canary, sizeof stack_canary);
+    }
+    if (cache && s.size == default_size_ && cache->slots.size() < cache_limit) {
         cache->slots.push_back(s);
         return;
     }
-    // Leaving the warm cache: give back all but the top pages, so a process that once went deep
-    // does not keep its memory for ever.
-    if (deep || cache) ::madvise(s.low, s.size - keep_resident_bytes, MADV_DONTNEED);
-    if (s.guard == guard_kind::canary) std::memcpy(s.low, &stack_canary, sizeof stack_canary);
     std::lock_guard lock(mutex_);
     try {
         class_for(s.size).free.push_back(s);
