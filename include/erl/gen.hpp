@@ -83,7 +83,9 @@ struct reply_of<term> {
 template <typename Req>
 using reply_type_t = typename reply_of<std::remove_cvref_t<Req>>::type;
 template <typename Req>
-concept request = requires { typename reply_of<std::remove_cvref_t<Req>>::type; };
+concept request = requires {
+    typename reply_of<std::remove_cvref_t<Req>>::type;
+};
 
 namespace detail {
 
@@ -168,8 +170,8 @@ bool reply(const from& f, V&& value) {
 class server_ref {
   public:
     server_ref() = default;
-    server_ref(const pid& p) : pid_(p) {}                       // NOLINT
-    server_ref(atom name) : name_(name), by_name_(true) {}      // NOLINT
+    server_ref(const pid& p) : pid_(p) {}                  // NOLINT
+    server_ref(atom name) : name_(name), by_name_(true) {} // NOLINT
     bool by_name() const noexcept { return by_name_; }
     const pid& pid_value() const noexcept { return pid_; }
     atom name() const noexcept { return name_; }
@@ -242,16 +244,21 @@ call_outcome<R> wait_call(const pending_call<R>& pc, std::chrono::duration<Rep, 
     using out = call_outcome<R>;
     const ref tag = pc.tag;
     auto on_reply = guard([tag](const gen_reply<R>& r) { return r.tag == tag; },
-                          [](gen_reply<R>&& r) { return out{std::move(r.value), {}}; });
+                          [](gen_reply<R>&& r) {
+                              return out{std::move(r.value), {}};
+                          });
     auto on_error = guard([tag](const gen_error_reply& r) { return r.tag == tag; },
-                          [](gen_error_reply&& r) { return out{{}, std::move(r.reason)}; });
+                          [](gen_error_reply&& r) {
+                              return out{{}, std::move(r.reason)};
+                          });
     auto on_down = guard([tag](const down_msg& d) { return d.id == tag; },
-                         [](down_msg&& d) { return out{{}, std::move(d.reason), true}; });
-    out o = infinite ? receive(pc.mark, on_reply, on_error, on_down, after(infinity, [] {
-                                   return out{};
-                               }))
-                     : receive(pc.mark, on_reply, on_error, on_down,
-                               after(timeout, [] { return out{}; }));
+                         [](down_msg&& d) {
+                             return out{{}, std::move(d.reason), true};
+                         });
+    out o =
+        infinite
+            ? receive(pc.mark, on_reply, on_error, on_down, after(infinity, [] { return out{}; }))
+            : receive(pc.mark, on_reply, on_error, on_down, after(timeout, [] { return out{}; }));
     if (!o.down && !o.timed_out()) demonitor(tag, demonitor_option::flush);
     return o;
 }
@@ -265,7 +272,9 @@ call_outcome<R> abandon_call(const pending_call<R>& pc) {
     const ref tag = pc.tag;
     return receive(pc.mark,
                    guard([tag](const gen_reply<R>& r) { return r.tag == tag; },
-                         [](gen_reply<R>&& r) { return call_outcome<R>{std::move(r.value), {}}; }),
+                         [](gen_reply<R>&& r) {
+                             return call_outcome<R>{std::move(r.value), {}};
+                         }),
                    guard([tag](const gen_error_reply& r) { return r.tag == tag; },
                          [](gen_error_reply&& r) {
                              return call_outcome<R>{{}, std::move(r.reason)};

@@ -68,8 +68,8 @@ class next_action {
           timeout_(std::chrono::duration_cast<std::chrono::steady_clock::duration>(t)) {
         if (timeout_.count() < 0) timeout_ = {};
     }
-    next_action(infinity_t) noexcept {}                                  // NOLINT
-    next_action(hibernate_t) noexcept : kind_(kind::hibernate) {}        // NOLINT
+    next_action(infinity_t) noexcept {}                           // NOLINT
+    next_action(hibernate_t) noexcept : kind_(kind::hibernate) {} // NOLINT
     explicit next_action(std::unique_ptr<detail::continuation> c) noexcept
         : kind_(kind::continue_), cont_(std::move(c)) {}
 
@@ -128,15 +128,15 @@ struct call_result {
 
     call_result() = default;
     template <typename V>
-        requires std::is_convertible_v<V, R>
-    call_result(reply_t<V> r) : reply(std::move(r.value)) { // NOLINT
+    requires std::is_convertible_v<V, R> call_result(reply_t<V> r)
+        : reply(std::move(r.value)) { // NOLINT
         result.next = std::move(r.next);
     }
     call_result(noreply_t n) : result(std::move(n)) {} // NOLINT
     call_result(stop_t s) : result(std::move(s)) {}    // NOLINT
     template <typename V>
-        requires std::is_convertible_v<V, R>
-    call_result(stop_reply_t<V> s) : reply(std::move(s.value)) { // NOLINT
+    requires std::is_convertible_v<V, R> call_result(stop_reply_t<V> s)
+        : reply(std::move(s.value)) { // NOLINT
         result.stop = std::move(s.reason);
     }
 };
@@ -150,8 +150,8 @@ struct init_result {
     exit_reason reason;
 
     init_result() = default;
-    init_result(ok_t o) : next(std::move(o.next)) {}                   // NOLINT
-    init_result(ignore_t) : what(kind::ignore) {}                      // NOLINT
+    init_result(ok_t o) : next(std::move(o.next)) {}                         // NOLINT
+    init_result(ignore_t) : what(kind::ignore) {}                            // NOLINT
     init_result(stop_t s) : what(kind::stop), reason(std::move(s.reason)) {} // NOLINT
 };
 
@@ -215,7 +215,8 @@ struct continuation_of final : continuation {
     C value;
     explicit continuation_of(C c) : value(std::move(c)) {}
     server_result run(void* server) override {
-        return as_result([&] { return static_cast<S*>(server)->handle_continue(std::move(value)); });
+        return as_result(
+            [&] { return static_cast<S*>(server)->handle_continue(std::move(value)); });
     }
     std::string_view type() const noexcept override { return type_name<C>(); }
 };
@@ -225,8 +226,9 @@ struct continuation_of final : continuation {
 template <typename S>
 template <typename C>
 next_action gen_server<S>::continue_(C c) {
-    static_assert(requires(S& s, C&& v) { s.handle_continue(std::move(v)); },
-                  "continue_(x): the server has no handle_continue for this type");
+    static_assert(
+        requires(S & s, C && v) { s.handle_continue(std::move(v)); },
+        "continue_(x): the server has no handle_continue for this type");
     return next_action(std::make_unique<detail::continuation_of<S, C>>(std::move(c)));
 }
 
@@ -234,11 +236,18 @@ next_action gen_server<S>::continue_(C c) {
 template <typename S, typename Req>
 concept handles_call = requires(S& s, Req&& r, const from& f) {
     s.handle_call(std::move(r), f);
-} || requires(S& s, Req&& r) { s.handle_call(std::move(r)); };
+}
+|| requires(S& s, Req&& r) {
+    s.handle_call(std::move(r));
+};
 template <typename S, typename Msg>
-concept handles_cast = requires(S& s, Msg&& m) { s.handle_cast(std::move(m)); };
+concept handles_cast = requires(S& s, Msg&& m) {
+    s.handle_cast(std::move(m));
+};
 template <typename S, typename Msg>
-concept handles_info = requires(S& s, Msg&& m) { s.handle_info(std::move(m)); };
+concept handles_info = requires(S& s, Msg&& m) {
+    s.handle_info(std::move(m));
+};
 
 // A typed handle on a server of class S: a pid or a registered name. Calls and casts through it
 // are checked against S's callbacks at compile time. Empty (false) after init returned ignore.
@@ -351,7 +360,9 @@ inline exit_reason bad_call_reason(std::string_view what) {
     return exit_reason(atom("bad_call"), std::string(what));
 }
 
-inline bool is_orderly(const exit_reason& r) noexcept { return r.is_normal() || r.is_shutdown(); }
+inline bool is_orderly(const exit_reason& r) noexcept {
+    return r.is_normal() || r.is_shutdown();
+}
 
 // The receive loop of one server.
 template <typename S>
@@ -403,7 +414,9 @@ class server_loop {
         }
         auto on_call = [this](gen_call_msg& m) { handle_call_msg(m); };
         auto on_cast = [this](gen_cast_msg& m) { handle_cast_msg(m); };
-        auto on_term_call = [this](gen_term_call& m) { handle_term_call(m.f, std::move(m.request)); };
+        auto on_term_call = [this](gen_term_call& m) {
+            handle_term_call(m.f, std::move(m.request));
+        };
         auto on_term_cast = [this](gen_term_cast& m) { handle_term_cast(std::move(m.request)); };
         auto on_sys = [this](sys_msg& m) { handle_sys(m); };
         auto on_exit = guard([this](const exit_msg& m) { return m.from == parent_; },
@@ -422,8 +435,7 @@ class server_loop {
         } else {
             // A hibernating server waits here too: see docs/gen_server.md ("Hibernation").
             next_ = {};
-            receive(on_call, on_cast, on_term_call, on_term_cast, on_sys, on_exit, on_term,
-                    on_any);
+            receive(on_call, on_cast, on_term_call, on_term_cast, on_sys, on_exit, on_term, on_any);
         }
     }
 
@@ -482,8 +494,8 @@ class server_loop {
             server_result r = guarded([&] { return run_call(s_, std::move(request), f, late); });
             apply(std::move(r), std::move(late));
         } else {
-            reply_error(f, bad_call_reason(fmt::format("{} has no handle_call for erl::term",
-                                                       type_name<S>())));
+            reply_error(f, bad_call_reason(
+                               fmt::format("{} has no handle_call for erl::term", type_name<S>())));
         }
     }
 
@@ -491,10 +503,11 @@ class server_loop {
         last_ = {"cast", "erl::term", pid()};
         trace_event("got cast {}", request);
         if constexpr (handles_cast<S, term>) {
-            apply(guarded([&] { return as_result([&] { return s_.handle_cast(std::move(request)); }); }));
+            apply(guarded(
+                [&] { return as_result([&] { return s_.handle_cast(std::move(request)); }); }));
         } else {
-            log_warning(fmt::format("unexpected term cast {}: no handle_cast for erl::term",
-                                    request));
+            log_warning(
+                fmt::format("unexpected term cast {}: no handle_cast for erl::term", request));
         }
     }
 
@@ -612,9 +625,8 @@ class server_loop {
         } else {
             state = std::string(type_name<S>());
         }
-        std::string last = last_.kind.empty()
-                               ? std::string("(none)")
-                               : fmt::format("{} {}", last_.kind, last_.type);
+        std::string last = last_.kind.empty() ? std::string("(none)")
+                                              : fmt::format("{} {}", last_.kind, last_.type);
         if (!last_.sender.is_null()) last += fmt::format(" from {}", last_.sender);
         e.text = fmt::format("** Generic server {} ({}) terminating\n"
                              "** Last message in was {}\n"
@@ -701,7 +713,7 @@ init_result construct_and_init(std::unique_ptr<S>& srv, A&... args) {
             return init_result(f());
         }
     };
-    if constexpr (requires(S& s) { s.init(std::move(args)...); }) {
+    if constexpr (requires(S & s) { s.init(std::move(args)...); }) {
         srv = std::make_unique<S>();
         return as_init([&] { return srv->init(std::move(args)...); });
     } else {
@@ -709,7 +721,7 @@ init_result construct_and_init(std::unique_ptr<S>& srv, A&... args) {
                       "erl::start: the server has neither init(args...) nor a constructor "
                       "taking these arguments");
         srv = std::make_unique<S>(std::move(args)...);
-        if constexpr (requires(S& s) { s.init(); }) {
+        if constexpr (requires(S & s) { s.init(); }) {
             return as_init([&] { return srv->init(); });
         } else {
             return ok_t{};
@@ -775,11 +787,11 @@ inline bool trapping_exits() {
 struct start_options {
     // Register the server under this local name ('' = none); a taken name makes start throw
     // start_error({already_started, Pid}).
-    atom name;
+    atom name{};
     // How long to wait for init (infinity by default, as in OTP); on timeout the server is
     // killed and start throws start_error(timeout).
     std::chrono::steady_clock::duration timeout = std::chrono::steady_clock::duration::max();
-    spawn_options spawn;
+    spawn_options spawn{};
     // Start with sys tracing on.
     bool trace = false;
 };
@@ -794,8 +806,8 @@ std::pair<server<S>, ref> start_impl(start_mode mode, const start_options& o, Ar
     start_info info{self(), make_ref(), mode == start_mode::link, o.name, o.trace};
     spawn_options so = o.spawn;
     so.link = mode == start_mode::link;
-    pid child = spawn(so, &server_main<S, std::decay_t<Args>...>, info,
-                      std::forward<Args>(args)...);
+    pid child =
+        spawn(so, &server_main<S, std::decay_t<Args>...>, info, std::forward<Args>(args)...);
     ref mon = monitor(child);
     const ref tag = info.tag;
     struct outcome {
@@ -804,9 +816,13 @@ std::pair<server<S>, ref> start_impl(start_mode mode, const start_options& o, Ar
         std::optional<exit_reason> died;
     };
     auto on_ack = guard([tag](const start_ack& a) { return a.tag == tag; },
-                        [](start_ack a) { return outcome{true, std::move(a), {}}; });
+                        [](start_ack a) {
+                            return outcome{true, std::move(a), {}};
+                        });
     auto on_down = guard([mon](const down_msg& d) { return d.id == mon; },
-                         [](down_msg d) { return outcome{false, {}, std::move(d.reason)}; });
+                         [](down_msg d) {
+                             return outcome{false, {}, std::move(d.reason)};
+                         });
     outcome out = is_infinite(o.timeout)
                       ? receive(mark, on_ack, on_down)
                       : receive(mark, on_ack, on_down, after(o.timeout, [] { return outcome{}; }));
@@ -819,8 +835,7 @@ std::pair<server<S>, ref> start_impl(start_mode mode, const start_options& o, Ar
                                      [](down_msg d) { return d.reason; }));
         }
         if (linked && trapping_exits()) {
-            receive(guard([child](const exit_msg& m) { return m.from == child; },
-                          [](exit_msg) {}));
+            receive(guard([child](const exit_msg& m) { return m.from == child; }, [](exit_msg) {}));
         }
     };
     if (!out.acked && !out.died) { // timeout
@@ -863,8 +878,8 @@ server<S> start(const start_options& o, Args&&... args) {
     return detail::start_impl<S>(detail::start_mode::plain, o, std::forward<Args>(args)...).first;
 }
 template <typename S, typename... Args>
-    requires(!(std::is_same_v<std::remove_cvref_t<Args>, start_options> || ...))
-server<S> start(Args&&... args) {
+requires(!(std::is_same_v<std::remove_cvref_t<Args>, start_options> ||
+           ...)) server<S> start(Args&&... args) {
     return start<S>(start_options{}, std::forward<Args>(args)...);
 }
 // Same, linked to the caller (the caller is the server's parent: if it traps exits, the
@@ -874,8 +889,8 @@ server<S> start_link(const start_options& o, Args&&... args) {
     return detail::start_impl<S>(detail::start_mode::link, o, std::forward<Args>(args)...).first;
 }
 template <typename S, typename... Args>
-    requires(!(std::is_same_v<std::remove_cvref_t<Args>, start_options> || ...))
-server<S> start_link(Args&&... args) {
+requires(!(std::is_same_v<std::remove_cvref_t<Args>, start_options> ||
+           ...)) server<S> start_link(Args&&... args) {
     return start_link<S>(start_options{}, std::forward<Args>(args)...);
 }
 // Same, monitored: also returns the monitor's ref (a down_msg comes when the server ends).
@@ -884,8 +899,8 @@ std::pair<server<S>, ref> start_monitor(const start_options& o, Args&&... args) 
     return detail::start_impl<S>(detail::start_mode::monitor, o, std::forward<Args>(args)...);
 }
 template <typename S, typename... Args>
-    requires(!(std::is_same_v<std::remove_cvref_t<Args>, start_options> || ...))
-std::pair<server<S>, ref> start_monitor(Args&&... args) {
+requires(!(std::is_same_v<std::remove_cvref_t<Args>, start_options> ||
+           ...)) std::pair<server<S>, ref> start_monitor(Args&&... args) {
     return start_monitor<S>(start_options{}, std::forward<Args>(args)...);
 }
 
@@ -895,23 +910,22 @@ inline constexpr auto default_call_timeout = std::chrono::seconds(5);
 // (dead server, unregistered name), the server's exit reason (it ended during the call),
 // timeout, or {bad_call, _}. A reply that comes after the timeout is dropped, never delivered.
 template <typename S, typename Req, typename Rep = std::int64_t, typename Period = std::ratio<1>>
-    requires handles_call<S, std::remove_cvref_t<Req>>
-reply_type_t<Req> call(const server<S>& srv, Req&& request,
-                       std::chrono::duration<Rep, Period> timeout = default_call_timeout) {
+requires handles_call<S, std::remove_cvref_t<Req>> reply_type_t<Req>
+call(const server<S>& srv, Req&& request,
+     std::chrono::duration<Rep, Period> timeout = default_call_timeout) {
     using R = reply_type_t<Req>;
     using Q = std::remove_cvref_t<Req>;
     return detail::do_call<R>(
         srv, "call",
         [&](from f) {
-            return detail::gen_call_msg{
-                std::move(f),
-                std::make_unique<detail::call_job_of<S, Q>>(Q(std::forward<Req>(request)))};
+            return detail::gen_call_msg{std::move(f), std::make_unique<detail::call_job_of<S, Q>>(
+                                                          Q(std::forward<Req>(request)))};
         },
         timeout);
 }
 template <typename S, typename Req>
-    requires handles_call<S, std::remove_cvref_t<Req>>
-reply_type_t<Req> call(const server<S>& srv, Req&& request, infinity_t) {
+requires handles_call<S, std::remove_cvref_t<Req>> reply_type_t<Req>
+call(const server<S>& srv, Req&& request, infinity_t) {
     return call(srv, std::forward<Req>(request), std::chrono::steady_clock::duration::max());
 }
 
@@ -922,12 +936,15 @@ term call(const server_ref& srv, term request,
           std::chrono::duration<Rep, Period> timeout = default_call_timeout) {
     return detail::do_call<term>(
         srv, "call",
-        [&](from f) { return detail::gen_term_call{std::move(f), std::move(request)}; }, timeout);
+        [&](from f) {
+            return detail::gen_term_call{std::move(f), std::move(request)};
+        },
+        timeout);
 }
 
 // gen_server:cast: never fails, never waits (a dead server or unknown name drops it).
 template <typename S, typename Msg>
-    requires handles_cast<S, std::remove_cvref_t<Msg>>
+requires handles_cast<S, std::remove_cvref_t<Msg>>
 void cast(const server<S>& srv, Msg&& msg) {
     using M = std::remove_cvref_t<Msg>;
     auto p = srv.resolve();
@@ -945,8 +962,8 @@ inline void cast(const server_ref& srv, term msg) {
 // receive_response or check_response (erl/gen.hpp). A dead server or unknown name is reported
 // there (call_error(noproc)), not here.
 template <typename S, typename Req>
-    requires handles_call<S, std::remove_cvref_t<Req>>
-request_id<reply_type_t<Req>> send_request(const server<S>& srv, Req&& request) {
+requires handles_call<S, std::remove_cvref_t<Req>> request_id<reply_type_t<Req>>
+send_request(const server<S>& srv, Req&& request) {
     using R = reply_type_t<Req>;
     using Q = std::remove_cvref_t<Req>;
     auto p = srv.resolve();
@@ -959,8 +976,8 @@ request_id<reply_type_t<Req>> send_request(const server<S>& srv, Req&& request) 
         return request_id<R>(std::move(pc));
     }
     return request_id<R>(detail::start_call<R>(*p, "send_request", [&](from f) {
-        return detail::gen_call_msg{
-            std::move(f), std::make_unique<detail::call_job_of<S, Q>>(Q(std::forward<Req>(request)))};
+        return detail::gen_call_msg{std::move(f), std::make_unique<detail::call_job_of<S, Q>>(
+                                                      Q(std::forward<Req>(request)))};
     }));
 }
 

@@ -41,8 +41,7 @@ R sys_call(const server_ref& srv, sys_msg m, std::chrono::duration<Rep, Period> 
 }
 
 inline exit_reason wrong_state_type(std::string_view want, std::string_view have) {
-    return exit_reason(atom("bad_call"),
-                       fmt::format("the state is a {}, not a {}", have, want));
+    return exit_reason(atom("bad_call"), fmt::format("the state is a {}, not a {}", have, want));
 }
 
 } // namespace detail
@@ -54,8 +53,8 @@ inline constexpr auto default_timeout = std::chrono::seconds(5);
 // sys:get_status, as far as C++ can tell it.
 struct status {
     pid process;
-    atom name;    // '' when not registered
-    pid parent;   // the server itself when it has no parent (started without link)
+    atom name;  // '' when not registered
+    pid parent; // the server itself when it has no parent (started without link)
     bool suspended = false;
     bool tracing = false;
     std::string server_type;
