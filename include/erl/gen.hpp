@@ -161,7 +161,7 @@ bool reply(const from& f, V&& value) {
         throw badarg(fmt::format("erl::reply: the call expects a {}, not a {}",
                                  f.slot->reply_type_name, detail::type_name<T>()));
     if (!f.slot->claim()) return false;
-    send_new<detail::gen_reply<T>>(f.caller, f.tag, T(std::forward<V>(value)));
+    send(f.caller, detail::gen_reply<T>{f.tag, T(std::forward<V>(value))});
     return true;
 }
 
@@ -198,7 +198,7 @@ inline bool reply_error(const from& f, exit_reason reason) {
         return true;
     }
     if (!f.slot->claim()) return false;
-    send_new<gen_error_reply>(f.caller, f.tag, std::move(reason));
+    send(f.caller, gen_error_reply{f.tag, std::move(reason)});
     return true;
 }
 

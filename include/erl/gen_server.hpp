@@ -949,13 +949,13 @@ void cast(const server<S>& srv, Msg&& msg) {
     using M = std::remove_cvref_t<Msg>;
     auto p = srv.resolve();
     if (!p) return;
-    send_new<detail::gen_cast_msg>(
-        *p, std::make_unique<detail::cast_job_of<S, M>>(M(std::forward<Msg>(msg))));
+    send(*p, detail::gen_cast_msg{
+                 std::make_unique<detail::cast_job_of<S, M>>(M(std::forward<Msg>(msg)))});
 }
 inline void cast(const server_ref& srv, term msg) {
     auto p = srv.resolve();
     if (!p) return;
-    send_new<detail::gen_term_cast>(*p, std::move(msg));
+    send(*p, detail::gen_term_cast{std::move(msg)});
 }
 
 // Asynchronous call (OTP 23's send_request): the answer is collected with wait_response,
