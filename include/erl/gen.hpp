@@ -1,0 +1,365 @@
+// The generic request/reply protocol of OTP's gen module, which gen_server (and later gen_statem)
+// build on: a call monitors the server, uses the monitor's ref as the unique tag, sends the
+// request with a `from` handle, and waits for the reply, the server's DOWN, or the timeout.
+//
+// Late replies never reach the caller's mailbox: every call from C++ has a reply slot shared
+// by the caller and whoever replies. The replier claims the slot (waiting -> replied) before it
+// sends; a caller that times out abandons it (waiting -> abandoned) and a reply that comes later
+// is dropped by the replier. If the replier won the race, its reply is already in the caller's
+// signal queue (the claim and the send are one step of plain code: nothing can end the replier
+// in between) and the caller takes it: the call then succeeds.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include <erl/atom.hpp>
+#include <erl/exit_reason.hpp>
+#include <erl/message.hpp>
+#include <erl/monitor.hpp>
+#include <erl/pid.hpp>
+#include <erl/receive.hpp>
+#include <erl/ref.hpp>
+#include <erl/registry.hpp>
+#include <erl/term.hpp>
+#include <erl/term_convert.hpp>
+
+namespace erl {
+
+// The one error style of erlcpp's behaviours: a failed call, start or stop throws a gen_error
+// carrying the reason as an exit_reason, which is what OTP's gen:call exits with:
+//   timeout                       the server did not answer in time
+//   noproc                        the server was dead, or the name was not registered
+//   the server's exit reason      the server ended during the call
+//   {bad_call, "..."}             the server cannot handle this request (a runtime mismatch)
+//   {already_started, "<pid>"}    (start) the name is taken; existing() gives the pid
+class gen_error : public std::runtime_error {
+  public:
+    gen_error(std::string_view operation, exit_reason reason)
+        : std::runtime_error(fmt::format("erl::{}: {}", operation, reason)),
+          reason_(std::move(reason)) {}
+    const exit_reason& reason() const noexcept { return reason_; }
+
+  private:
+    exit_reason reason_;
+};
+// call, send_request/receive_response, sys requests, stop.
+class call_error : public gen_error {
+  public:
+    using gen_error::gen_error;
+};
+// start, start_link, start_monitor.
+class start_error : public gen_error {
+  public:
+    start_error(exit_reason reason, pid existing = {})
+        : gen_error("start", std::move(reason)), existing_(existing) {}
+    // For {already_started, _}: the process that has the name.
+    pid existing() const noexcept { return existing_; }
+
+  private:
+    pid existing_;
+};
+
+// The reply type of a request: `using reply_type = T;` in the request, or a specialisation of
+// erl::reply_of. Terms answer terms.
+template <typename Req>
+struct reply_of {
+    using type = typename Req::reply_type;
+};
+template <>
+struct reply_of<term> {
+    using type = term;
+};
+template <typename Req>
+using reply_type_t = typename reply_of<std::remove_cvref_t<Req>>::type;
+template <typename Req>
+concept request = requires {
+    typename reply_of<std::remove_cvref_t<Req>>::type;
+};
+
+namespace detail {
+
+// The name of T, from the compiler (for reports and error reasons).
+template <typename T>
+constexpr std::string_view type_name() noexcept {
+    std::string_view p = __PRETTY_FUNCTION__;
+    auto start = p.find("T = ");
+    if (start == std::string_view::npos) return "?";
+    start += 4;
+    auto end = p.find_first_of(";]", start);
+    return p.substr(start, end - start);
+}
+
+// The rendezvous of one call from C++ (see the top of this file).
+struct call_slot {
+    enum : std::uint8_t { waiting, replied, abandoned };
+    std::atomic<std::uint8_t> state{waiting};
+    type_key reply_type = nullptr; // what the caller expects
+    std::string_view reply_type_name;
+    // True when the replier may send: the caller has not given up.
+    bool claim() noexcept {
+        std::uint8_t w = waiting;
+        return state.compare_exchange_strong(w, replied, std::memory_order_acq_rel);
+    }
+    bool abandon() noexcept {
+        std::uint8_t w = waiting;
+        return state.compare_exchange_strong(w, abandoned, std::memory_order_acq_rel);
+    }
+};
+
+// The reply messages.
+template <typename R>
+struct gen_reply {
+    ref tag;
+    R value;
+};
+struct gen_error_reply {
+    ref tag;
+    exit_reason reason;
+};
+
+} // namespace detail
+
+// Who asked: OTP's From = {Pid, Tag}. handle_call may keep it and answer later, from any
+// process (or thread), with erl::reply(from, value). A caller reached through Erlang terms
+// ({'$gen_call', {Pid, Tag}, Request}) has no slot and is answered with the term {Tag, Reply}.
+struct from {
+    pid caller;
+    ref tag;
+    std::shared_ptr<detail::call_slot> slot; // null for a term caller
+    term term_tag;                           // the Tag of a term caller
+
+    bool is_term_caller() const noexcept { return slot == nullptr; }
+};
+
+// Answers a call. The value's type must be the call's reply type (checked: otherwise throws
+// erl::badarg); a term caller gets to_term(value). A reply to a caller that already timed out
+// (or got one reply already) is dropped. Returns whether the reply was sent.
+template <typename V>
+bool reply(const from& f, V&& value) {
+    using T = std::remove_cvref_t<V>;
+    if (f.is_term_caller()) {
+        if constexpr (term_convertible<T>) {
+            send(f.caller, term::tuple_from({f.term_tag, to_term(value)}));
+            return true;
+        } else {
+            throw badarg(fmt::format("erl::reply: {} cannot be sent to a term caller",
+                                     detail::type_name<T>()));
+        }
+    }
+    if (f.slot->reply_type != detail::type_key_of<T>())
+        throw badarg(fmt::format("erl::reply: the call expects a {}, not a {}",
+                                 f.slot->reply_type_name, detail::type_name<T>()));
+    if (!f.slot->claim()) return false;
+    send(f.caller, detail::gen_reply<T>{f.tag, T(std::forward<V>(value))});
+    return true;
+}
+
+// Where a request goes: a pid or a locally registered name. A server_ref says nothing about
+// the server's type: only term requests can go through one (see erl::server<S>).
+class server_ref {
+  public:
+    server_ref() = default;
+    server_ref(const pid& p) : pid_(p) {}                  // NOLINT
+    server_ref(atom name) : name_(name), by_name_(true) {} // NOLINT
+    bool by_name() const noexcept { return by_name_; }
+    const pid& pid_value() const noexcept { return pid_; }
+    atom name() const noexcept { return name_; }
+    // The pid now: the pid itself, or whoever has the name (nullopt when nobody has).
+    std::optional<pid> resolve() const {
+        if (!by_name_) return pid_;
+        return whereis(name_);
+    }
+    friend bool operator==(const server_ref&, const server_ref&) = default;
+
+  private:
+    pid pid_;
+    atom name_;
+    bool by_name_ = false;
+};
+
+namespace detail {
+
+// Answers a call with an error: the caller's call throws call_error(reason).
+inline bool reply_error(const from& f, exit_reason reason) {
+    if (f.is_term_caller()) {
+        send(f.caller,
+             term::tuple_from({f.term_tag, term::tuple_from({atoms::error, to_term(reason)})}));
+        return true;
+    }
+    if (!f.slot->claim()) return false;
+    send(f.caller, gen_error_reply{f.tag, std::move(reason)});
+    return true;
+}
+
+// An outstanding request: the monitor (whose ref is the tag), the slot and the mark.
+template <typename R>
+struct pending_call {
+    ref tag;
+    std::shared_ptr<call_slot> slot;
+    mailbox_mark mark;
+    pid server;
+};
+
+// Monitors the server, builds `from` and sends make_msg(from). Throws call_error(noproc) when
+// the name is not registered.
+template <typename R, typename MakeMsg>
+pending_call<R> start_call(const server_ref& t, std::string_view operation, MakeMsg&& make_msg) {
+    auto server = t.resolve();
+    if (!server) throw call_error(operation, exit_reason::noproc());
+    if (*server == self()) throw call_error(operation, exit_reason(atom("calling_self")));
+    pending_call<R> pc;
+    pc.mark = mark_mailbox();
+    pc.tag = monitor(*server);
+    pc.server = *server;
+    pc.slot = std::make_shared<call_slot>();
+    pc.slot->reply_type = type_key_of<R>();
+    pc.slot->reply_type_name = type_name<R>();
+    send(*server, make_msg(from{self(), pc.tag, pc.slot, term()}));
+    return pc;
+}
+
+// What waiting produced.
+template <typename R>
+struct call_outcome {
+    std::optional<R> value;
+    std::optional<exit_reason> error; // set with value empty: failed
+    bool down = false;                // the error is the server's end (the monitor is gone)
+    bool timed_out() const noexcept { return !value && !error; }
+};
+
+template <typename R, typename Rep, typename Period>
+call_outcome<R> wait_call(const pending_call<R>& pc, std::chrono::duration<Rep, Period> timeout,
+                          bool infinite) {
+    using out = call_outcome<R>;
+    const ref tag = pc.tag;
+    auto on_reply = guard([tag](const gen_reply<R>& r) { return r.tag == tag; },
+                          [](gen_reply<R>&& r) {
+                              return out{std::move(r.value), {}};
+                          });
+    auto on_error = guard([tag](const gen_error_reply& r) { return r.tag == tag; },
+                          [](gen_error_reply&& r) {
+                              return out{{}, std::move(r.reason)};
+                          });
+    auto on_down = guard([tag](const down_msg& d) { return d.id == tag; },
+                         [](down_msg&& d) {
+                             return out{{}, std::move(d.reason), true};
+                         });
+    out o =
+        infinite
+            ? receive(pc.mark, on_reply, on_error, on_down, after(infinity, [] { return out{}; }))
+            : receive(pc.mark, on_reply, on_error, on_down, after(timeout, [] { return out{}; }));
+    if (!o.down && !o.timed_out()) demonitor(tag, demonitor_option::flush);
+    return o;
+}
+
+// The timeout path: abandon the slot so that a late reply is dropped by its sender; if the
+// reply was already committed, take it (it is in the signal queue already).
+template <typename R>
+call_outcome<R> abandon_call(const pending_call<R>& pc) {
+    demonitor(pc.tag, demonitor_option::flush);
+    if (pc.slot->abandon()) return {};
+    const ref tag = pc.tag;
+    return receive(pc.mark,
+                   guard([tag](const gen_reply<R>& r) { return r.tag == tag; },
+                         [](gen_reply<R>&& r) {
+                             return call_outcome<R>{std::move(r.value), {}};
+                         }),
+                   guard([tag](const gen_error_reply& r) { return r.tag == tag; },
+                         [](gen_error_reply&& r) {
+                             return call_outcome<R>{{}, std::move(r.reason)};
+                         }));
+}
+
+template <typename Rep, typename Period>
+bool is_infinite(std::chrono::duration<Rep, Period> d) noexcept {
+    return d == std::chrono::duration<Rep, Period>::max();
+}
+
+// The whole of gen:call: returns the reply or throws call_error.
+template <typename R, typename MakeMsg, typename Rep, typename Period>
+R do_call(const server_ref& t, std::string_view operation, MakeMsg&& make_msg,
+          std::chrono::duration<Rep, Period> timeout) {
+    auto pc = start_call<R>(t, operation, std::forward<MakeMsg>(make_msg));
+    auto o = wait_call(pc, timeout, is_infinite(timeout));
+    if (o.timed_out()) o = abandon_call(pc);
+    if (o.value) return std::move(*o.value);
+    throw call_error(operation, o.error ? *o.error : exit_reason(atoms::timeout));
+}
+
+} // namespace detail
+
+// OTP 23's asynchronous requests: send_request returns a request id; the answer is collected
+// later with wait_response, receive_response or check_response.
+template <typename R>
+class request_id {
+  public:
+    request_id() = default;
+    const ref& tag() const noexcept { return call_.tag; }
+    pid server() const noexcept { return call_.server; }
+    bool valid() const noexcept { return call_.slot != nullptr; }
+
+    // For the free functions below.
+    explicit request_id(detail::pending_call<R> c) : call_(std::move(c)) {}
+    detail::pending_call<R>& pending() noexcept { return call_; }
+    const detail::pending_call<R>& pending() const noexcept { return call_; }
+
+  private:
+    detail::pending_call<R> call_;
+};
+
+// The outcome of waiting on a request: the reply or nothing yet (timeout); a dead server or an
+// error answer throws call_error.
+template <typename R, typename Rep, typename Period>
+std::optional<R> wait_response(request_id<R>& id, std::chrono::duration<Rep, Period> timeout) {
+    auto o = detail::wait_call(id.pending(), timeout, detail::is_infinite(timeout));
+    if (o.value) return std::move(o.value);
+    if (o.error) throw call_error("wait_response", *o.error);
+    return std::nullopt; // still pending: wait again, or give up with receive_response
+}
+template <typename R>
+R wait_response(request_id<R>& id) {
+    return *wait_response(id, std::chrono::steady_clock::duration::max());
+}
+
+// Like wait_response, but a timeout abandons the request: a late reply never arrives, and the
+// call throws call_error(timeout).
+template <typename R, typename Rep, typename Period>
+R receive_response(request_id<R>& id, std::chrono::duration<Rep, Period> timeout) {
+    auto& pc = id.pending();
+    auto o = detail::wait_call(pc, timeout, detail::is_infinite(timeout));
+    if (o.timed_out()) o = detail::abandon_call(pc);
+    if (o.value) return std::move(*o.value);
+    throw call_error("receive_response", o.error ? *o.error : exit_reason(atoms::timeout));
+}
+
+// Whether a message the caller received itself (with a catch-all) is the answer to `id`:
+// nullopt when it is not (the message is left untouched); the reply when it is; throws
+// call_error when it is the server's DOWN or an error answer.
+template <typename R>
+std::optional<R> check_response(any_message& msg, request_id<R>& id) {
+    const ref& tag = id.tag();
+    if (auto* r = msg.get_if<detail::gen_reply<R>>(); r && r->tag == tag) {
+        demonitor(tag, demonitor_option::flush);
+        return std::move(r->value);
+    }
+    if (auto* e = msg.get_if<detail::gen_error_reply>(); e && e->tag == tag) {
+        demonitor(tag, demonitor_option::flush);
+        throw call_error("check_response", e->reason);
+    }
+    if (auto* d = msg.get_if<down_msg>(); d && d->id == tag)
+        throw call_error("check_response", d->reason);
+    return std::nullopt;
+}
+
+} // namespace erl
