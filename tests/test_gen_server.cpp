@@ -175,7 +175,7 @@ struct quiet_logs {
 
 } // namespace
 
-TEST_CASE("gen_server: typed call, cast and info", "[gen_server]") {
+TEST_CASE("gen_server: typed call / cast and info", "[gen_server]") {
     in_runtime([] {
         auto c = erl::start<counter>(10, nullptr);
         REQUIRE(c);
@@ -343,7 +343,7 @@ TEST_CASE("gen_server: a call to a dead or dying server fails at once", "[gen_se
     CHECK(reported);
 }
 
-TEST_CASE("gen_server: call timeout; the late reply never arrives", "[gen_server]") {
+TEST_CASE("gen_server: call timeout / the late reply never arrives", "[gen_server]") {
     in_runtime([] {
         auto c = erl::start<counter>(7, nullptr);
         CHECK(call_error_of([&] { erl::call(c, slow_get{50ms}, 10ms); }) ==
@@ -449,7 +449,7 @@ TEST_CASE("gen_server: terminate runs when the trapping server's parent exits", 
     CHECK(tlog.get() == std::vector<std::string>{"shutdown"});
 }
 
-TEST_CASE("gen_server: send_request, wait/check/receive_response", "[gen_server]") {
+TEST_CASE("gen_server: send_request / wait/check/receive_response", "[gen_server]") {
     in_runtime([] {
         auto c = erl::start<counter>(3, nullptr);
         auto id = erl::send_request(c, get_count{});
@@ -526,7 +526,7 @@ TEST_CASE("gen_server: term requests", "[gen_server]") {
     });
 }
 
-TEST_CASE("gen_server: sys get/replace state, suspend/resume, status, trace", "[gen_server]") {
+TEST_CASE("gen_server: sys get/replace state / suspend/resume / status / trace", "[gen_server]") {
     quiet_logs quiet;
     in_runtime([] {
         auto c = erl::start<counter>(erl::start_options{.name = erl::atom("sys_srv")}, 5, nullptr);
