@@ -2,7 +2,10 @@
 #pragma once
 
 #include <erl/atom.hpp>
+#include <erl/etf.hpp>
 #include <erl/exit_reason.hpp>
+#include <erl/gen.hpp>
+#include <erl/gen_server.hpp>
 #include <erl/link.hpp>
 #include <erl/logger.hpp>
 #include <erl/message.hpp>
@@ -14,4 +17,8 @@
 #include <erl/ref.hpp>
 #include <erl/registry.hpp>
 #include <erl/runtime.hpp>
+#include <erl/sys.hpp>
+#include <erl/term.hpp>
+#include <erl/term_convert.hpp>
+#include <erl/term_match.hpp>
 #include <erl/timer.hpp>

@@ -28,6 +28,7 @@
 #include <erl/message.hpp>
 #include <erl/monitor.hpp>
 #include <erl/pid.hpp>
+#include <erl/process.hpp>
 #include <erl/receive.hpp>
 #include <erl/ref.hpp>
 #include <erl/registry.hpp>

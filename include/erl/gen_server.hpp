@@ -368,8 +368,8 @@ inline bool is_orderly(const exit_reason& r) noexcept {
 template <typename S>
 class server_loop {
   public:
-    server_loop(S& s, pid parent, atom name, bool trace)
-        : s_(s), parent_(parent), name_(name), tracing_(trace) {}
+    server_loop(std::unique_ptr<S> s, pid parent, atom name, bool trace)
+        : owned_(std::move(s)), s_(*owned_), parent_(parent), name_(name), tracing_(trace) {}
 
     [[noreturn]] void run(next_action next) {
         next_ = std::move(next);
@@ -432,11 +432,24 @@ class server_loop {
                         trace_event("timeout");
                         info(timeout_msg{}, "timeout");
                     }));
+        } else if (next_.what() == next_action::kind::hibernate) {
+            hibernate();
         } else {
-            // A hibernating server waits here too: see docs/gen_server.md ("Hibernation").
             next_ = {};
             receive(on_call, on_cast, on_term_call, on_term_cast, on_sys, on_exit, on_term, on_any);
         }
+    }
+
+    // Hibernation: the server's state moves into the continuation, the process's stack is
+    // unwound and given back, and a fresh loop takes over on a new stack at the next message.
+    [[noreturn]] void hibernate() {
+        trace_event("hibernate");
+        hibernate_with([s = std::move(owned_), parent = parent_, name = name_, tracing = tracing_,
+                        suspended = suspended_]() mutable {
+            server_loop loop(std::move(s), parent, name, tracing);
+            loop.suspended_ = suspended;
+            loop.run(next_action{});
+        });
     }
 
     // Runs a callback; an exception ends the server (terminate, report, exit). An erl::exit or
@@ -686,6 +699,7 @@ class server_loop {
         }
     }
 
+    std::unique_ptr<S> owned_;
     S& s_;
     pid parent_;
     atom name_;
@@ -770,7 +784,7 @@ void server_main(start_info info, A... args) {
         break;
     }
     ack(init_result::kind::ok);
-    server_loop<S> loop(*srv, info.linked ? info.starter : self(), info.name, info.trace);
+    server_loop<S> loop(std::move(srv), info.linked ? info.starter : self(), info.name, info.trace);
     loop.run(std::move(ir.next));
 }
 

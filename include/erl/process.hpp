@@ -97,4 +97,24 @@ void yield();
 // Whether `p` is a live process of this program (a dead or remote pid gives false).
 bool is_alive(const pid& p);
 
+namespace detail {
+// Unwinds a hibernating process's stack; like exit_exception, not a std::exception.
+struct hibernate_exception {};
+[[noreturn]] void hibernate_raw(void* continuation, void (*run)(void*),
+                                void (*destroy)(void*) noexcept);
+} // namespace detail
+
+// Hibernates the calling process, like Erlang's erlang:hibernate/3: its stack is unwound
+// (destructors run) and all its pages are given back, so the waiting process costs only its
+// control block and `continuation`. When a signal arrives (or at once, when a message is already
+// in the mailbox), the process calls `continuation()` on a fresh stack; when that returns, the
+// process ends with reason normal. Whatever the continuation needs must be inside it.
+template <typename F>
+[[noreturn]] void hibernate_with(F&& continuation) {
+    using C = std::decay_t<F>;
+    detail::hibernate_raw(
+        new C(std::forward<F>(continuation)), [](void* c) { (*static_cast<C*>(c))(); },
+        [](void* c) noexcept { delete static_cast<C*>(c); });
+}
+
 } // namespace erl

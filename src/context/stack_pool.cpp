@@ -212,6 +212,14 @@ void stack_pool::release(stack_slot s, const char* deepest, stack_cache* cache) 
     }
 }
 
+void stack_pool::forget_contents(stack_slot& s) noexcept {
+#if ERLCPP_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(s.low, s.size);
+#endif
+    ::madvise(s.low, s.size, MADV_DONTNEED);
+    if (s.guard == guard_kind::canary) std::memcpy(s.low, &stack_canary, sizeof stack_canary);
+}
+
 void stack_pool::drain_cache(stack_cache& cache) noexcept {
     std::lock_guard lock(mutex_);
     auto& c = class_for(default_size_);

@@ -49,6 +49,9 @@ class stack_pool {
     // switches): stacks that went deep give their pages back before reuse.
     void release(stack_slot slot, const char* deepest, stack_cache* cache) noexcept;
     void drain_cache(stack_cache& cache) noexcept;
+    // The stack stays with its process but its contents are dead (hibernation): every page is
+    // given back and the next use starts clean.
+    static void forget_contents(stack_slot& slot) noexcept;
 
     // Where a faulting address lies: the usable slot it belongs to, if it hit a guard page.
     static bool find_guard_hit(const void* addr, const void** slot_low) noexcept;

@@ -72,14 +72,37 @@ void log_crash(process_control& p, const exit_reason& reason) {
 void run_body(process_control& p) {
     exit_reason reason;
     bool crashed = false;
+    bool hibernating = false;
     try {
         handle_signals(p); // a kill may have arrived before the process first ran
         p.run(p.closure);
+    } catch (hibernate_exception&) {
+        hibernating = true;
     } catch (exit_exception& e) {
         reason = std::move(e.reason);
     } catch (...) {
         reason = exit_reason::from_exception(std::current_exception());
         crashed = true;
+    }
+    if (hibernating) {
+        // The old function (or the previous continuation) is over; the new one runs when the
+        // process wakes, on a fresh stack.
+        p.destroy(p.closure);
+        p.closure = std::exchange(p.next_closure, nullptr);
+        p.run = p.next_run;
+        p.destroy = p.next_destroy;
+        if (!p.exiting) {
+            p.hibernated = true;
+            return;
+        }
+        // An exit was decided while unwinding: the continuation never runs.
+        p.destroy(p.closure);
+        p.closure = nullptr;
+        p.destroy = [](void*) noexcept {};
+    }
+    if (p.next_closure) { // a hibernation that user code caught and did not finish
+        p.next_destroy(p.next_closure);
+        p.next_closure = nullptr;
     }
     // An exit decided by a signal wins over whatever the unwinding code threw instead.
     if (p.exiting) {
@@ -100,8 +123,9 @@ void process_entry(bctx::transfer_t t) noexcept {
     process_control* p = s->running;
     first_entry(s->ctx);
     run_body(*p);
-    // The process may have moved: return to whichever scheduler runs it now, for good.
-    p->why = switch_reason::exit;
+    // The process may have moved: return to whichever scheduler runs it now, for good (this
+    // stack's frames are over either way).
+    p->why = p->hibernated ? switch_reason::hibernate : switch_reason::exit;
     scheduler* now = p->sched;
     before_switch(p->ctx, now->ctx, true);
     bctx::jump_fcontext(now->ctx.fctx, nullptr);
@@ -109,6 +133,34 @@ void process_entry(bctx::transfer_t t) noexcept {
 }
 
 } // namespace
+
+void restart_context(process_control& p) noexcept {
+    auto top = reinterpret_cast<std::uintptr_t>(p.stack.high()) & ~std::uintptr_t(63);
+    std::size_t usable = top - reinterpret_cast<std::uintptr_t>(p.stack.low);
+    p.ctx.fctx = bctx::make_fcontext(reinterpret_cast<void*>(top), usable, &process_entry);
+    p.deepest = reinterpret_cast<const char*>(top);
+#if ERLCPP_TSAN
+    p.ctx.tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+[[noreturn]] void hibernate_raw(void* continuation, void (*run)(void*),
+                                void (*destroy)(void*) noexcept) {
+    process_control* p = current_process();
+    if (!p) {
+        destroy(continuation);
+        throw not_in_process("hibernate_with");
+    }
+    if (p->next_closure) p->next_destroy(p->next_closure); // an earlier hibernate was caught
+    if (p->exiting) {
+        destroy(continuation);
+        throw exit_exception{p->exit_with};
+    }
+    p->next_closure = continuation;
+    p->next_run = run;
+    p->next_destroy = destroy;
+    throw hibernate_exception{};
+}
 
 void switch_out(process_control& p, switch_reason why) noexcept {
     p.why = why;
@@ -174,6 +226,23 @@ pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_
     return id;
 }
 
+void absorb_signals(process_control& p) noexcept {
+    envelope* e = p.take_all();
+    while (e) {
+        envelope* next = e->next;
+        if (e->kind == signal_kind::message) {
+            p.messages.push_back(e);
+        } else {
+            try {
+                handle_signal(p, e);
+            } catch (...) {
+                // Out of memory while answering a signal: that answer is lost, nothing else.
+            }
+        }
+        e = next;
+    }
+}
+
 void handle_signals(process_control& p) {
     if (p.exiting) {
         // The process is unwinding (or its code swallowed the exit): signals wait for its end.
@@ -181,16 +250,7 @@ void handle_signals(process_control& p) {
         throw exit_exception{p.exit_with};
     }
     if (p.inbox.load(std::memory_order_relaxed) == inbox_state::empty) return;
-    envelope* e = p.take_all();
-    while (e) {
-        envelope* next = e->next;
-        if (e->kind == signal_kind::message) {
-            p.messages.push_back(e);
-        } else {
-            handle_signal(p, e);
-        }
-        e = next;
-    }
+    absorb_signals(p);
     if (p.exiting) throw exit_exception{p.exit_with};
 }
 

@@ -23,7 +23,7 @@ struct runtime_impl;
 class scheduler;
 struct signal_state;
 
-enum class switch_reason : std::uint8_t { yield, wait, exit };
+enum class switch_reason : std::uint8_t { yield, wait, exit, hibernate };
 
 // The signal queue: a closable multi-producer stack of envelopes whose word also says whether
 // the owner is parked. Values: 0 empty; `parked` empty and the owner waits for a signal;
@@ -63,6 +63,11 @@ struct process_control {
     bool exiting = false;     // an exit has been decided; the stack is unwinding
     bool terminating = false; // the function has ended; the process is being torn down
     bool in_receive_wait = false;
+    bool hibernated = false; // stack given back; the next run starts `closure` afresh
+    // The continuation of a hibernate_with() in flight (heap-allocated).
+    void* next_closure = nullptr;
+    void (*next_run)(void*) = nullptr;
+    void (*next_destroy)(void*) noexcept = nullptr;
     std::int32_t reductions = 0;
     std::uint64_t reductions_total = 0;
     message_list messages;

@@ -134,6 +134,20 @@ void scheduler::run(process_control* p) {
     p->sched = this;
     const int budget = rt.options.reductions_per_slice;
     p->reductions = budget;
+    if (p->hibernated) {
+        // Like the BEAM, a hibernated process handles signals (links, monitors, info requests)
+        // without waking; only a message or a decided exit gives it a stack again.
+        for (;;) {
+            absorb_signals(*p);
+            if (p->exiting || !p->messages.empty()) break;
+            if (p->park()) {
+                running = nullptr;
+                return;
+            }
+        }
+        p->hibernated = false;
+        restart_context(*p);
+    }
     before_switch(ctx, p->ctx);
     swap_eh_state(eh_globals_, ctx, p->ctx);
     bctx::transfer_t t = bctx::jump_fcontext(p->ctx.fctx, this);
@@ -155,7 +169,21 @@ void scheduler::run(process_control* p) {
     case switch_reason::exit:
         finish(p);
         break;
+    case switch_reason::hibernate:
+        hibernate(p);
+        break;
     }
+}
+
+void scheduler::hibernate(process_control* p) {
+    // The stack's frames are gone: give every page back.
+    rt.stacks.forget_contents(p->stack);
+#if ERLCPP_TSAN
+    __tsan_destroy_fiber(p->ctx.tsan_fiber);
+    p->ctx.tsan_fiber = nullptr;
+#endif
+    // A message already in the mailbox wakes a hibernating process at once (as in Erlang).
+    if (!p->messages.empty() || !p->park()) queue->push_local(p);
 }
 
 void scheduler::finish(process_control* p) {

@@ -50,6 +50,7 @@ class scheduler {
     void loop();
     void run(process_control* p);
     void finish(process_control* p);
+    void hibernate(process_control* p);
     process_control* find_work() noexcept;
     void fire_timers();
     void sleep();
@@ -69,6 +70,13 @@ scheduler* current_scheduler() noexcept;
 // processes that talk stay together), else where the process last ran.
 void make_ready(process_control* p) noexcept;
 void make_ready(process_control* p, scheduler* here) noexcept;
+
+// Takes a switched-out process's pending signals into it (messages to its mailbox, the others
+// acted upon); never throws: an exit is only recorded.
+void absorb_signals(process_control& p) noexcept;
+
+// Builds a fresh first frame for a hibernated process (its closure starts from the top).
+void restart_context(process_control& p) noexcept;
 
 // Switches the calling process out to its scheduler; returns when it runs again.
 void switch_out(process_control& p, switch_reason why) noexcept;
