@@ -92,13 +92,20 @@ namespace detail {
 
 // The name of T, from the compiler (for reports and error reasons).
 template <typename T>
-constexpr std::string_view type_name() noexcept {
+constexpr std::string_view type_name_of() noexcept {
     std::string_view p = __PRETTY_FUNCTION__;
     auto start = p.find("T = ");
     if (start == std::string_view::npos) return "?";
     start += 4;
     auto end = p.find_first_of(";]", start);
     return p.substr(start, end - start);
+}
+// Computed once, at compile time (a call on the hot path must not parse strings).
+template <typename T>
+inline constexpr std::string_view type_name_v = type_name_of<T>();
+template <typename T>
+constexpr std::string_view type_name() noexcept {
+    return type_name_v<T>;
 }
 
 // The rendezvous of one call from C++ (see the top of this file).

@@ -191,10 +191,10 @@ R receive_loop(std::uint64_t mark, After* after, Hs&... hs) {
     auto handlers = std::tie(hs...);
     using seq = std::index_sequence_for<Hs...>;
     const bool has_deadline = after && !after->infinite;
-    const clock::time_point deadline =
-        has_deadline ? (after->timeout == clock::duration::zero() ? clock::time_point::min()
-                                                                  : clock::now() + after->timeout)
-                     : clock::time_point::max();
+    const bool poll = has_deadline && after->timeout == clock::duration::zero();
+    // The clock is read only when the receive has to wait: a message that is already there
+    // costs no clock read and no timer.
+    clock::time_point deadline = clock::time_point::max();
     envelope* scanned = nullptr; // last message looked at and refused
     for (;;) {
         for (envelope* e = scanned ? scanned->next : box.first_after_mark(mark); e; e = e->next) {
@@ -207,7 +207,13 @@ R receive_loop(std::uint64_t mark, After* after, Hs&... hs) {
             }
             scanned = e;
         }
-        if (has_deadline && (deadline == clock::time_point::min() || clock::now() >= deadline)) {
+        bool expired = poll;
+        if (has_deadline && !poll) {
+            auto now = clock::now();
+            if (deadline == clock::time_point::max()) deadline = now + after->timeout;
+            expired = now >= deadline;
+        }
+        if (expired) {
             if constexpr (!std::is_same_v<After, no_after>) {
                 if constexpr (std::is_void_v<R>) {
                     after->fn();

@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "process/process_control.hpp"
+#include "scheduler/spinlock.hpp"
 
 namespace erl::detail {
 
@@ -25,26 +26,6 @@ class scheduling_algorithm {
     virtual std::size_t ready_count() const noexcept = 0;
     // How many of them another scheduler could steal.
     virtual std::size_t stealable() const noexcept = 0;
-};
-
-// A tiny test-and-test-and-set lock: the critical sections are a few pointer writes.
-class spinlock {
-  public:
-    void lock() noexcept {
-        for (;;) {
-            if (!locked_.exchange(true, std::memory_order_acquire)) return;
-            while (locked_.load(std::memory_order_relaxed))
-                __builtin_ia32_pause();
-        }
-    }
-    bool try_lock() noexcept {
-        return !locked_.load(std::memory_order_relaxed) &&
-               !locked_.exchange(true, std::memory_order_acquire);
-    }
-    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
-
-  private:
-    std::atomic<bool> locked_{false};
 };
 
 // FIFO per scheduler. Work the owner makes for itself goes to a private list that costs no atomic

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include <erl/detail/envelope.hpp>
+
+#include "scheduler/spinlock.hpp"
 #include <erl/pid.hpp>
 #include <erl/ref.hpp>
 
@@ -79,7 +81,8 @@ class timer_heap {
         size_.store(heap_.size(), std::memory_order_relaxed);
     }
 
-    std::mutex mutex_;
+    spinlock mutex_; // held for O(log n) pointer moves only; timer insertion in a
+                     // fire callback happens with it held (wake timers)
     std::vector<timer_entry*> heap_;
     std::atomic<std::int64_t> next_{INT64_MAX};
     std::atomic<std::size_t> size_{0};
