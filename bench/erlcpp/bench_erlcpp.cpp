@@ -11,14 +11,19 @@
 //   bench_erlcpp selective Q I [-t T]         Q unrelated messages queued; I request/reply rounds
 //   bench_erlcpp timers N [-t T]              N timers set (all pending at once), then cancelled
 //   bench_erlcpp parallel_pingpong P N [-t T] P independent pairs, N round trips each
+//   bench_erlcpp etf_encode N FILE            N erl::etf::encode calls cycling over FILE's terms
+//   bench_erlcpp etf_decode N FILE            N erl::etf::decode calls on the same terms, encoded
 //
 // -t T: scheduler threads (default 1). Processes use the runtime's default stack size; nothing
 // here tunes the library for a benchmark.
 #include <erl/erl.hpp>
+#include <erl/etf.hpp>
+#include <erl/term.hpp>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -324,6 +329,99 @@ void bench_parallel_pingpong(long long pairs, long long n) {
                  join({kv("pairs", pairs), kv("ns_per_msg", (t1 - t0) / msgs)}));
 }
 
+// --- etf_encode / etf_decode ----------------------------------------------------------------
+// The message mix (bench/etf_mix.txt): one term per line, '%' lines are comments; the atoms
+// '$pid' and '$ref' become the remote pid and reference that peer_erl.erl builds. No runtime:
+// the codec runs on the main thread, as term_to_binary runs in the calling Erlang process.
+erl::term etf_subst(const erl::term& t) {
+    static const erl::atom node("bench@host.example");
+    if (t.is_atom() && t.atom_name() == "$pid") return erl::term::pid(node, 4711, 0, 1712345678);
+    if (t.is_atom() && t.atom_name() == "$ref") {
+        const std::uint32_t w[3] = {123456, 2345678901u, 3456789012u};
+        return erl::term::reference(node, 1712345678, w);
+    }
+    if (t.is_tuple() || t.is_cons()) {
+        std::vector<erl::term> v;
+        for (const auto& e : t.elements()) v.push_back(etf_subst(e));
+        return t.is_tuple() ? erl::term::tuple_from(std::move(v))
+                            : erl::term::list_from(std::move(v), etf_subst(t.tail()));
+    }
+    if (t.is_map()) {
+        std::vector<std::pair<erl::term, erl::term>> v;
+        for (const auto& [k, x] : t.map_entries()) v.emplace_back(etf_subst(k), etf_subst(x));
+        return erl::term::map_from(std::move(v));
+    }
+    return t;
+}
+
+std::vector<erl::term> etf_mix(const std::string& file) {
+    std::ifstream in(file);
+    if (!in) { std::fprintf(stderr, "etf: cannot read %s\n", file.c_str()); std::exit(2); }
+    std::vector<erl::term> mix;
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty() && line[0] != '%') mix.push_back(etf_subst(erl::term::parse(line)));
+    if (mix.empty()) { std::fprintf(stderr, "etf: no terms in %s\n", file.c_str()); std::exit(2); }
+    return mix;
+}
+
+void etf_result(const char* name, long long n, std::int64_t ns, long long bytes,
+                const std::vector<erl::term>& mix) {
+    long long mix_bytes = 0;
+    for (const auto& t : mix) mix_bytes += (long long)erl::etf::encode(t).size();
+    peer::result(name, IMPL, n, ns, (double)n, "terms/s", g_threads,
+                 join({kv("ns_per_term", ns / (double)n), kv("mb_per_s", bytes * 1e3 / (double)ns),
+                       kv("bytes", bytes), kv("mix_terms", (long long)mix.size()),
+                       kv("mix_bytes", mix_bytes)}));
+}
+
+long long etf_encode_loop(const std::vector<erl::term>& mix, long long n) {
+    long long bytes = 0;
+    for (std::size_t j = 0; n > 0; --n) {
+        bytes += (long long)erl::etf::encode(mix[j]).size();
+        if (++j == mix.size()) j = 0;
+    }
+    return bytes;
+}
+
+volatile int g_etf_sink; // keeps each decoded term observed
+
+long long etf_decode_loop(const std::vector<std::vector<std::uint8_t>>& bins, long long n) {
+    long long bytes = 0;
+    for (std::size_t j = 0; n > 0; --n) {
+        erl::term t = erl::etf::decode(bins[j]);
+        g_etf_sink = int(t.kind());
+        bytes += (long long)bins[j].size();
+        if (++j == bins.size()) j = 0;
+    }
+    return bytes;
+}
+
+void bench_etf_encode(long long n, const std::string& file) {
+    auto mix = etf_mix(file);
+    etf_encode_loop(mix, (long long)mix.size()); // warm-up: one pass
+    auto t0 = peer::now_ns();
+    long long bytes = etf_encode_loop(mix, n);
+    auto t1 = peer::now_ns();
+    etf_result("etf_encode", n, t1 - t0, bytes, mix);
+}
+
+void bench_etf_decode(long long n, const std::string& file) {
+    auto mix = etf_mix(file);
+    std::vector<std::vector<std::uint8_t>> bins;
+    for (const auto& t : mix) {
+        bins.push_back(erl::etf::encode(t));
+        if (erl::etf::decode(bins.back()) != t) { // round trip, or fail
+            std::fprintf(stderr, "etf_decode: %s does not round-trip\n", t.to_string().c_str());
+            std::exit(1);
+        }
+    }
+    etf_decode_loop(bins, (long long)bins.size()); // warm-up: one pass
+    auto t0 = peer::now_ns();
+    long long bytes = etf_decode_loop(bins, n);
+    auto t1 = peer::now_ns();
+    etf_result("etf_decode", n, t1 - t0, bytes, mix);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -340,6 +438,12 @@ int main(int argc, char** argv) {
     const std::string b = args[0];
     const long long a1 = std::atoll(args[1].c_str());
     const long long a2 = args.size() > 2 ? std::atoll(args[2].c_str()) : 0;
+    if (b == "etf_encode" || b == "etf_decode") { // the codec needs no runtime
+        if (args.size() < 3) peer::usage("usage: bench_erlcpp etf_encode|etf_decode N FILE\n");
+        if (b == "etf_encode") bench_etf_encode(a1, args[2]);
+        else bench_etf_decode(a1, args[2]);
+        return 0;
+    }
     bool known = true;
     erl::runtime rt({.schedulers = unsigned(g_threads)});
     rt.run([&] {

@@ -59,33 +59,90 @@ enum tag : std::uint8_t {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
+// Writes through a raw pointer into `out`, whose size serves as the capacity while encoding
+// (grown geometrically; trimmed to what was written by finish()).
 struct writer {
     std::vector<std::uint8_t>& out;
-    void u8(std::uint32_t v) { out.push_back(std::uint8_t(v)); }
+    std::uint8_t* p;
+    std::uint8_t* end;
+
+    explicit writer(std::vector<std::uint8_t>& o, std::size_t hint = 64) : out(o) {
+        std::size_t used = out.size();
+        out.resize(used + hint);
+        p = out.data() + used;
+        end = out.data() + out.size();
+    }
+    void finish() { out.resize(std::size_t(p - out.data())); }
+    std::size_t offset() const noexcept { return std::size_t(p - out.data()); }
+
+    void ensure(std::size_t n) {
+        if (std::size_t(end - p) < n) [[unlikely]]
+            grow(n);
+    }
+    [[gnu::noinline]] void grow(std::size_t n) {
+        std::size_t used = offset();
+        out.resize(std::max(out.size() * 2, used + n + 64));
+        p = out.data() + used;
+        end = out.data() + out.size();
+    }
+    // Unchecked stores: callers ensure() room first.
+    void put8(std::uint32_t v) { *p++ = std::uint8_t(v); }
+    void put16(std::uint32_t v) {
+        p[0] = std::uint8_t(v >> 8);
+        p[1] = std::uint8_t(v);
+        p += 2;
+    }
+    void put32(std::uint32_t v) {
+        p[0] = std::uint8_t(v >> 24);
+        p[1] = std::uint8_t(v >> 16);
+        p[2] = std::uint8_t(v >> 8);
+        p[3] = std::uint8_t(v);
+        p += 4;
+    }
+    void put64(std::uint64_t v) {
+        put32(std::uint32_t(v >> 32));
+        put32(std::uint32_t(v));
+    }
+    void putn(const void* b, std::size_t n) {
+        if (n) std::memcpy(p, b, n);
+        p += n;
+    }
+
+    void u8(std::uint32_t v) {
+        ensure(1);
+        put8(v);
+    }
     void u16(std::uint32_t v) {
-        out.push_back(std::uint8_t(v >> 8));
-        out.push_back(std::uint8_t(v));
+        ensure(2);
+        put16(v);
     }
     void u32(std::uint32_t v) {
-        for (int s = 24; s >= 0; s -= 8)
-            out.push_back(std::uint8_t(v >> s));
+        ensure(4);
+        put32(v);
     }
     void u64(std::uint64_t v) {
-        for (int s = 56; s >= 0; s -= 8)
-            out.push_back(std::uint8_t(v >> s));
+        ensure(8);
+        put64(v);
     }
-    void bytes(std::span<const std::uint8_t> b) { out.insert(out.end(), b.begin(), b.end()); }
-    void text(std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
+    void bytes(std::span<const std::uint8_t> b) {
+        ensure(b.size());
+        putn(b.data(), b.size());
+    }
+    void text(std::string_view s) {
+        ensure(s.size());
+        putn(s.data(), s.size());
+    }
 
     void atom_text(std::string_view name) {
+        ensure(3 + name.size());
         if (name.size() <= 255) {
-            u8(SMALL_ATOM_UTF8_EXT);
-            u8(std::uint32_t(name.size()));
+            put8(SMALL_ATOM_UTF8_EXT);
+            put8(std::uint32_t(name.size()));
         } else {
-            u8(ATOM_UTF8_EXT);
-            u16(std::uint32_t(name.size()));
+            put8(ATOM_UTF8_EXT);
+            put16(std::uint32_t(name.size()));
         }
-        text(name);
+        putn(name.data(), name.size());
     }
 
     void big(const bigint& b) {
@@ -102,12 +159,13 @@ struct writer {
     }
 
     void integer(std::int64_t v) {
+        ensure(11);
         if (v >= 0 && v <= 255) {
-            u8(SMALL_INTEGER_EXT);
-            u8(std::uint32_t(v));
+            put8(SMALL_INTEGER_EXT);
+            put8(std::uint32_t(v));
         } else if (v >= INT32_MIN && v <= INT32_MAX) {
-            u8(INTEGER_EXT);
-            u32(std::uint32_t(std::int32_t(v)));
+            put8(INTEGER_EXT);
+            put32(std::uint32_t(std::int32_t(v)));
         } else {
             // SMALL_BIG with the magnitude's bytes, little-endian.
             std::uint64_t m = v < 0 ? ~std::uint64_t(v) + 1 : std::uint64_t(v);
@@ -117,10 +175,10 @@ struct writer {
                 d[n++] = std::uint8_t(m);
                 m >>= 8;
             }
-            u8(SMALL_BIG_EXT);
-            u8(n);
-            u8(v < 0 ? 1 : 0);
-            bytes({d, n});
+            put8(SMALL_BIG_EXT);
+            put8(n);
+            put8(v < 0 ? 1 : 0);
+            putn(d, n);
         }
     }
 
@@ -148,43 +206,60 @@ struct writer {
             u8(NIL_EXT);
             return;
         case term_tag::tuple: {
-            auto e = t.elements();
+            const auto& e = term_access::as<detail::tuple_node>(t).elems;
+            ensure(5);
             if (e.size() <= 255) {
-                u8(SMALL_TUPLE_EXT);
-                u8(std::uint32_t(e.size()));
+                put8(SMALL_TUPLE_EXT);
+                put8(std::uint32_t(e.size()));
             } else {
-                u8(LARGE_TUPLE_EXT);
-                u32(std::uint32_t(e.size()));
+                put8(LARGE_TUPLE_EXT);
+                put32(std::uint32_t(e.size()));
             }
             for (const auto& x : e)
                 value(x);
             return;
         }
         case term_tag::list: {
-            auto e = t.elements();
-            const term& tail = t.tail();
+            const auto& ln = term_access::as<detail::list_node>(t);
+            const auto& e = ln.elems;
+            const term& tail = ln.tail;
             // Lists of bytes go as STRING_EXT, as OTP sends them.
-            if (tail.is_nil() && e.size() <= 65535 &&
-                std::all_of(e.begin(), e.end(), [](const term& x) {
-                    return x.is_small_int() && x.as_int64() >= 0 && x.as_int64() <= 255;
-                })) {
-                u8(STRING_EXT);
-                u16(std::uint32_t(e.size()));
-                for (const auto& x : e)
-                    u8(std::uint32_t(x.as_int64()));
-                return;
+            if (tail.is_nil() && e.size() <= 65535) {
+                ensure(3 + e.size());
+                std::uint8_t* q = p + 3;
+                bool bytes_only = true;
+                for (const auto& x : e) {
+                    if (!x.is_small_int()) {
+                        bytes_only = false;
+                        break;
+                    }
+                    std::int64_t c = x.as_int64();
+                    if (c < 0 || c > 255) {
+                        bytes_only = false;
+                        break;
+                    }
+                    *q++ = std::uint8_t(c);
+                }
+                if (bytes_only) {
+                    put8(STRING_EXT);
+                    put16(std::uint32_t(e.size()));
+                    p = q;
+                    return;
+                }
             }
-            u8(LIST_EXT);
-            u32(std::uint32_t(e.size()));
+            ensure(5);
+            put8(LIST_EXT);
+            put32(std::uint32_t(e.size()));
             for (const auto& x : e)
                 value(x);
             value(tail);
             return;
         }
         case term_tag::map: {
-            auto e = t.map_entries();
-            u8(MAP_EXT);
-            u32(std::uint32_t(e.size()));
+            const auto& e = term_access::as<detail::map_node>(t).entries;
+            ensure(5);
+            put8(MAP_EXT);
+            put32(std::uint32_t(e.size()));
             for (const auto& [k, v] : e) {
                 value(k);
                 value(v);
@@ -193,15 +268,16 @@ struct writer {
         }
         case term_tag::bits: {
             const auto& n = term_access::as<detail::bits_node>(t);
+            ensure(6 + n.bytes.size());
             if (n.tail_bits == 8) {
-                u8(BINARY_EXT);
-                u32(std::uint32_t(n.bytes.size()));
+                put8(BINARY_EXT);
+                put32(std::uint32_t(n.bytes.size()));
             } else {
-                u8(BIT_BINARY_EXT);
-                u32(std::uint32_t(n.bytes.size()));
-                u8(n.tail_bits);
+                put8(BIT_BINARY_EXT);
+                put32(std::uint32_t(n.bytes.size()));
+                put8(n.tail_bits);
             }
-            bytes(n.bytes);
+            putn(n.bytes.data(), n.bytes.size());
             return;
         }
         case term_tag::pid: {
@@ -247,7 +323,7 @@ struct writer {
         case term_tag::local_fun: {
             const auto& n = term_access::as<detail::local_fun_node>(t);
             u8(NEW_FUN_EXT);
-            std::size_t size_at = out.size();
+            std::size_t size_at = offset();
             u32(0); // patched below: bytes from this field to the end of the free variables
             u8(n.arity);
             bytes(n.uniq);
@@ -259,7 +335,7 @@ struct writer {
             value(n.pid);
             for (const auto& v : n.free_vars)
                 value(v);
-            auto size = std::uint32_t(out.size() - size_at);
+            auto size = std::uint32_t(offset() - size_at);
             for (int i = 0; i < 4; ++i)
                 out[size_at + std::size_t(i)] = std::uint8_t(size >> (24 - 8 * i));
             return;
@@ -271,14 +347,25 @@ struct writer {
 } // namespace
 
 void encode_body(std::vector<std::uint8_t>& out, const term& t) {
-    writer{out}.value(t);
+    std::size_t start = out.size();
+    writer w(out);
+    try {
+        w.value(t);
+    } catch (...) {
+        out.resize(start); // nothing half-written stays behind
+        throw;
+    }
+    w.finish();
 }
 
 std::vector<std::uint8_t> encode(const term& t, const encode_options& opts) {
     std::vector<std::uint8_t> out;
-    out.reserve(64);
-    out.push_back(version_magic);
-    encode_body(out, t);
+    {
+        writer w(out, 256);
+        w.put8(version_magic);
+        w.value(t);
+        w.finish();
+    }
     if (opts.compression < 0) return out;
     std::size_t body = out.size() - 1;
     uLongf bound = compressBound(uLong(body));
@@ -313,13 +400,41 @@ struct frame {
     std::array<std::uint8_t, 16> uniq{};
 };
 
+// The decoder's two stacks, kept per thread between decodes so that a decode allocates only
+// the term itself. A nested decoder (the term inside a compressed one) finds them taken and
+// uses its own. Stacks that grew large are given back rather than kept.
+struct decode_stacks {
+    std::vector<frame> frames;
+    std::vector<term> values;
+    bool busy = false;
+};
+thread_local decode_stacks t_stacks;
+
 class decoder {
   public:
     decoder(std::span<const std::uint8_t> in, const decode_options& o, std::size_t pos,
             bool inflated)
         : in_(in), opts_(o), pos_(pos), inflated_(inflated) {
         intern_ = atom::table_size() < opts_.atom_table_limit;
+        if (!t_stacks.busy) {
+            t_stacks.busy = true;
+            borrowed_ = true;
+            frames_.swap(t_stacks.frames);
+            values_.swap(t_stacks.values);
+        }
     }
+    ~decoder() {
+        if (!borrowed_) return;
+        values_.clear(); // after an error: the children gathered so far
+        frames_.clear();
+        if (values_.capacity() <= 4096 && frames_.capacity() <= 1024) {
+            frames_.swap(t_stacks.frames);
+            values_.swap(t_stacks.values);
+        }
+        t_stacks.busy = false;
+    }
+    decoder(const decoder&) = delete;
+    decoder& operator=(const decoder&) = delete;
 
     term run(bool top_level) {
         for (;;) {
@@ -418,20 +533,34 @@ class decoder {
         frames_.push_back(frame{t, children, values_.size(), at, len});
     }
 
+    // Most atoms are ASCII: valid UTF-8 of len characters, checked eight bytes at a time.
+    static bool ascii_only(std::span<const std::uint8_t> raw) noexcept {
+        std::size_t i = 0;
+        std::uint64_t any = 0;
+        for (; i + 8 <= raw.size(); i += 8) {
+            std::uint64_t w;
+            std::memcpy(&w, raw.data() + i, 8);
+            any |= w;
+        }
+        for (; i < raw.size(); ++i)
+            any |= raw[i];
+        return (any & 0x8080808080808080ull) == 0;
+    }
+
     term atom_from(std::uint8_t t, std::size_t at, std::size_t len) {
         auto raw = take(len);
         std::string_view text(reinterpret_cast<const char*>(raw.data()), raw.size());
         if (t == ATOM_EXT || t == SMALL_ATOM_EXT) {
             if (len > 255) fail(at, "atom longer than 255 characters");
             // Latin-1: every byte is a code point.
-            bool ascii =
-                std::all_of(raw.begin(), raw.end(), [](std::uint8_t c) { return c < 0x80; });
-            if (!ascii) {
+            if (!ascii_only(raw)) {
                 std::string utf8;
                 for (auto c : raw)
                     detail::append_utf8(utf8, c);
                 return detail::atom_term(utf8, intern_);
             }
+        } else if (ascii_only(raw)) {
+            if (len > 255) fail(at, "atom longer than 255 characters");
         } else {
             std::size_t chars = detail::utf8_length(text);
             if (chars == SIZE_MAX) fail(at, "atom is not valid UTF-8");
@@ -732,6 +861,7 @@ class decoder {
     std::vector<term> values_;
     term result_;
     bool done_ = false;
+    bool borrowed_ = false;
 };
 
 } // namespace

@@ -101,20 +101,27 @@ void append_utf8(std::string& out, std::uint32_t cp) {
 term atom_term(std::string_view name, bool intern) {
     if (intern && name.size() <= atom::max_length) {
         // Decoding meets the same few atoms over and over; a per-thread direct-mapped cache
-        // spares the atom table's lock and hash lookup (atoms are never removed, so entries
-        // cannot go stale).
+        // spares the atom table's lock and hash lookup. An entry points at the table's own
+        // copy of the name, which lives as long as the program (atoms are never removed, so
+        // entries cannot go stale).
         struct entry {
-            std::string name;
+            const char* text = nullptr;
+            std::uint32_t size = 0;
             atom a;
-            bool used = false;
         };
-        thread_local std::array<entry, 256> cache;
-        entry& e = cache[std::hash<std::string_view>{}(name)&255];
-        if (e.used && e.name == name) return term(e.a);
+        thread_local std::array<entry, 1024> cache;
+        // FNV-1a: atoms are short, and a collision only costs a table lookup.
+        std::uint32_t h = 2166136261u;
+        for (unsigned char c : name)
+            h = (h ^ c) * 16777619u;
+        entry& e = cache[(h ^ (h >> 10) ^ (h >> 20)) & 1023];
+        if (e.text && e.size == name.size() && std::memcmp(e.text, name.data(), name.size()) == 0)
+            return term(e.a);
         atom a(name);
-        e.name.assign(name);
+        std::string_view stored = a.name();
+        e.text = stored.data();
+        e.size = std::uint32_t(stored.size());
         e.a = a;
-        e.used = true;
         return term(a);
     }
     return term_access::adopt(new atom_text_node(std::string(name)));
@@ -156,19 +163,67 @@ term::term(const erl::ref& r)
 
 namespace {
 
-// Moves a heap child out of a dying payload; returns its node when this was the last reference,
-// so destruction proceeds with an explicit work list instead of recursion (a deep term from the
-// network must not overflow the stack when it dies).
-void take_child(term& child, std::vector<detail::term_node*>& work) {
+// Drops one reference; true when it was the last one. A count of 1 means no other owner
+// exists that could take a new reference concurrently, so the atomic read-modify-write is
+// skipped then (the acquire load still orders this thread after the other owners' releases).
+bool drop_ref(detail::term_node* n) noexcept {
+    if (n->refs.load(std::memory_order_acquire) == 1) return true;
+    return n->refs.fetch_sub(1, std::memory_order_acq_rel) == 1;
+}
+
+// The nodes still to destroy: a small stack in place, spilling to the heap only for large
+// terms, so destruction proceeds with an explicit work list instead of recursion (a deep term
+// from the network must not overflow the stack when it dies) without allocating in the
+// common case.
+class work_list {
+  public:
+    bool empty() const noexcept { return n_ == 0 && spill_.empty(); }
+    void push(detail::term_node* node) {
+        if (n_ < inline_.size())
+            inline_[n_++] = node;
+        else
+            spill_.push_back(node);
+    }
+    detail::term_node* pop() noexcept {
+        if (!spill_.empty()) {
+            auto* node = spill_.back();
+            spill_.pop_back();
+            return node;
+        }
+        return inline_[--n_];
+    }
+
+  private:
+    std::array<detail::term_node*, 32> inline_;
+    std::size_t n_ = 0;
+    std::vector<detail::term_node*> spill_;
+};
+
+// Moves a heap child out of a dying payload; queues its node when this was the last reference.
+void take_child(term& child, work_list& work) {
     detail::term_node* n = term_access::steal(child);
-    if (n && n->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) work.push_back(n);
+    if (n && drop_ref(n)) work.push(n);
 }
 
 void destroy_node(detail::term_node* root) {
-    std::vector<detail::term_node*> work{root};
+    // Leaves need no work list.
+    switch (root->tag) {
+    case term_tag::big:
+        delete static_cast<detail::big_node*>(root);
+        return;
+    case term_tag::atom_text:
+        delete static_cast<detail::atom_text_node*>(root);
+        return;
+    case term_tag::bits:
+        delete static_cast<detail::bits_node*>(root);
+        return;
+    default:
+        break;
+    }
+    work_list work;
+    work.push(root);
     while (!work.empty()) {
-        detail::term_node* n = work.back();
-        work.pop_back();
+        detail::term_node* n = work.pop();
         switch (n->tag) {
         case term_tag::big:
             delete static_cast<detail::big_node*>(n);
@@ -249,7 +304,7 @@ void destroy_node(detail::term_node* root) {
 
 void term::release() noexcept {
     if (!heap()) return;
-    if (u_.node->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_node(u_.node);
+    if (drop_ref(u_.node)) destroy_node(u_.node);
     tag_ = term_tag::nil;
 }
 
@@ -323,6 +378,19 @@ term charlist(std::string_view s) {
 }
 
 term term::map_from(std::vector<std::pair<term, term>> entries) {
+    // Already sorted with unique keys (what ETF from Erlang carries for maps up to 32 keys, and
+    // what re-encoding our own maps gives): taken as is.
+    bool sorted = true;
+    for (std::size_t i = 1; i < entries.size(); ++i)
+        if (!(entries[i - 1].first < entries[i].first)) {
+            sorted = false;
+            break;
+        }
+    if (sorted) {
+        auto* n = new detail::map_node;
+        n->entries = std::move(entries);
+        return term(n);
+    }
     std::stable_sort(entries.begin(), entries.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     // Keep the last of equal keys.

@@ -15,6 +15,8 @@
 %%                      of the reply carrying the ref (the compiler's recv_mark optimisation)
 %%   timers N           N erlang:send_after timers (1 h, to self) started, then all cancelled
 %%   parallel_pingpong P N   P independent ping/pong pairs, N round trips each
+%%   etf_encode N File  N term_to_binary calls cycling over the terms of File (bench/etf_mix.txt)
+%%   etf_decode N File  N binary_to_term calls cycling over the same terms, encoded beforehand
 %%
 %% Every run prints exactly one line that starts with "RESULT ".
 -module(peer_erl).
@@ -23,13 +25,20 @@
 -export([main/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
+%% etf_encode / etf_decode: minor_version 2 writes atoms as SMALL_ATOM_UTF8_EXT, as erlcpp does
+%% and OTP 26+ does by default (OTP 25's default writes ATOM_EXT): both sides move the same bytes.
+-define(ETF_OPTS, [{minor_version, 2}]).
+
 %% ---------------------------------------------------------------------------
 main([Bench | Args]) ->
-    Ints = [list_to_integer(A) || A <- Args],
+    Ints = [arg(A) || A <- Args],
     %% warm the code (module already loaded); run the benchmark
     Res = run(list_to_atom(Bench), Ints),
     io:format("~s~n", [Res]),
     halt(0).
+
+arg(A) ->
+    try list_to_integer(A) catch error:badarg -> A end.
 
 now_ns() -> erlang:monotonic_time(nanosecond).
 
@@ -196,7 +205,26 @@ run(parallel_pingpong, [P, N]) ->
     Ns = T1 - T0,
     Msgs = 2 * P * N,
     line(parallel_pingpong, N, Ns, Msgs / secs(Ns), "msgs/s",
-         io_lib:format(" pairs=~p ns_per_msg=~s", [P, fmt_float(Ns / Msgs)])).
+         io_lib:format(" pairs=~p ns_per_msg=~s", [P, fmt_float(Ns / Msgs)]));
+
+run(etf_encode, [N, File]) ->
+    Mix = etf_mix(File),
+    _ = etf_enc_loop(Mix, Mix, length(Mix), 0),          % warm-up: one pass
+    T0 = now_ns(),
+    Bytes = etf_enc_loop(Mix, Mix, N, 0),
+    T1 = now_ns(),
+    etf_line(etf_encode, N, T1 - T0, Bytes, Mix);
+
+run(etf_decode, [N, File]) ->
+    Mix = etf_mix(File),
+    Bins = [term_to_binary(T, ?ETF_OPTS) || T <- Mix],
+    [T = binary_to_term(B) || {T, B} <- lists:zip(Mix, Bins)],  % round trip, or crash
+    _ = etf_dec_loop(Bins, Bins, length(Bins), 0),       % warm-up: one pass
+    T0 = now_ns(),
+    Bytes = etf_dec_loop(Bins, Bins, N, 0),
+    T1 = now_ns(),
+    etf_line(etf_decode, N, T1 - T0, Bytes, Mix).
+
 
 %% --- selective -------------------------------------------------------------
 sel_server() ->
@@ -302,3 +330,49 @@ collect(K, Sum) -> receive X -> collect(K - 1, Sum + X) end.
 
 skynet_procs(1, _) -> 1;
 skynet_procs(Size, Div) -> 1 + Div * skynet_procs(Size div Div, Div).
+
+%% --- etf_encode / etf_decode -------------------------------------------------
+etf_enc_loop(_, _, 0, Bytes) -> Bytes;
+etf_enc_loop([], All, K, Bytes) -> etf_enc_loop(All, All, K, Bytes);
+etf_enc_loop([T | Rest], All, K, Bytes) ->
+    etf_enc_loop(Rest, All, K - 1, Bytes + byte_size(term_to_binary(T, ?ETF_OPTS))).
+
+etf_dec_loop(_, _, 0, Bytes) -> Bytes;
+etf_dec_loop([], All, K, Bytes) -> etf_dec_loop(All, All, K, Bytes);
+etf_dec_loop([B | Rest], All, K, Bytes) ->
+    _ = binary_to_term(B),
+    etf_dec_loop(Rest, All, K - 1, Bytes + byte_size(B)).
+
+etf_line(Name, N, Ns, Bytes, Mix) ->
+    MixBytes = lists:sum([byte_size(term_to_binary(T, ?ETF_OPTS)) || T <- Mix]),
+    line(Name, N, Ns, N / secs(Ns), "terms/s",
+         io_lib:format(" ns_per_term=~s mb_per_s=~s bytes=~p mix_terms=~p mix_bytes=~p",
+                       [fmt_float(Ns / N), fmt_float(Bytes / 1.0e6 / secs(Ns)), Bytes,
+                        length(Mix), MixBytes])).
+
+%% One term per line, '%' lines are comments; the atoms '$pid' and '$ref' become a remote pid
+%% and a remote reference, built from their external format exactly as bench_erlcpp builds them.
+etf_mix(File) ->
+    {ok, Bin} = file:read_file(File),
+    Lines = [L || L <- binary:split(Bin, <<"\n">>, [global]), L =/= <<>>,
+                  binary:first(L) =/= $%],
+    [etf_subst(etf_parse(binary_to_list(L))) || L <- Lines].
+
+etf_parse(S) ->
+    {ok, Toks, _} = erl_scan:string(S ++ "."),
+    {ok, Exprs} = erl_parse:parse_exprs(Toks),
+    {value, V, _} = erl_eval:exprs(Exprs, []),
+    V.
+
+-define(ETF_NODE, <<"bench@host.example">>).
+etf_subst('$pid') ->
+    N = ?ETF_NODE,
+    binary_to_term(<<131, 88, 119, (byte_size(N)), N/binary, 4711:32, 0:32, 1712345678:32>>);
+etf_subst('$ref') ->
+    N = ?ETF_NODE,
+    binary_to_term(<<131, 90, 3:16, 119, (byte_size(N)), N/binary, 1712345678:32,
+                     123456:32, 2345678901:32, 3456789012:32>>);
+etf_subst(T) when is_tuple(T) -> list_to_tuple([etf_subst(E) || E <- tuple_to_list(T)]);
+etf_subst([H | T]) -> [etf_subst(H) | etf_subst(T)];
+etf_subst(M) when is_map(M) -> maps:from_list([{etf_subst(K), etf_subst(V)} || {K, V} <- maps:to_list(M)]);
+etf_subst(T) -> T.
