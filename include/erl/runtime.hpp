@@ -74,6 +74,7 @@ class runtime {
     // Kills every remaining process with reason `killed` (stacks unwind), waits for them to
     // end and joins the scheduler threads. Idempotent; called by the destructor. A process that
     // never calls into erlcpp (a pure computation loop) cannot be killed and delays this.
+    // Throws std::logic_error when called from one of the runtime's own processes.
     void shutdown();
 
     unsigned schedulers() const noexcept;

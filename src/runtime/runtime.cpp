@@ -6,6 +6,7 @@
 #include "context/overflow.hpp"
 #include "context/sanitizers.hpp"
 #include "identity/node.hpp"
+#include "process/process_control.hpp"
 #include "runtime/runtime_impl.hpp"
 #include "signals/signals.hpp"
 
@@ -118,6 +119,9 @@ void runtime::request_shutdown() noexcept {
 void runtime::shutdown() {
     auto& rt = *impl_;
     if (rt.threads_exit.load()) return;
+    if (auto* me = detail::current_process(); me && me->rt == &rt)
+        throw std::logic_error("erl::runtime::shutdown called from one of its own processes "
+                               "(it would wait for itself): use request_shutdown()");
     rt.stopping.store(true);
     // Kill whatever is alive; processes spawned meanwhile by dying ones are refused above, but
     // loop until the table is quiet in case one slipped in before `stopping` was seen.
