@@ -6,7 +6,9 @@
 //   bench_erlcpp spawn N [-t T]               spawn N processes; each sends one message and exits
 //   bench_erlcpp spawn_idle N [-t T]          N processes alive, blocked in receive; RSS per process
 //   bench_erlcpp fanin K M [-t T]             K senders each send M messages to one receiver
-//   bench_erlcpp call N [-t T]                N request/reply round trips (ref + mailbox mark)
+//   bench_erlcpp call N [-t T]                N erl::call round trips to a gen_server
+//   bench_erlcpp call_raw N [-t T]            N request/reply round trips (ref + mailbox mark)
+//   bench_erlcpp hibernated N [-t T]          N idle hibernated gen_servers; RSS per server
 //   bench_erlcpp skynet N [-t T]              skynet tree with N leaves, 10 children per node
 //   bench_erlcpp selective Q I [-t T]         Q unrelated messages queued; I request/reply rounds
 //   bench_erlcpp timers N [-t T]              N timers set (all pending at once), then cancelled
@@ -193,7 +195,53 @@ std::int64_t call(const erl::pid& server, std::int64_t v) {
                                          [](call_reply r) { return r.value; }));
 }
 
+// A gen_server that answers its request, like the Erlang peer's.
+struct echo_req {
+    using reply_type = std::int64_t;
+    std::int64_t v;
+};
+struct echo_server : erl::gen_server<echo_server> {
+    init_result init() { return ok(); }
+    std::int64_t handle_call(echo_req r) { return r.v; }
+};
+
 void bench_call(long long n) {
+    auto server = erl::start_link<echo_server>();
+    for (int k = 1000; k > 0; --k) erl::call(server, echo_req{k}, erl::infinity); // warm-up
+    bool ok = true;
+    auto t0 = peer::now_ns();
+    for (long long k = n; k > 0; --k) ok &= erl::call(server, echo_req{k}, erl::infinity) == k;
+    auto t1 = peer::now_ns();
+    erl::stop(server);
+    if (!ok) { std::fprintf(stderr, "call: wrong reply\n"); std::exit(1); }
+    peer::result("call", IMPL, n, t1 - t0, (double)n, "calls/s", g_threads,
+                 join({kv("ns_per_call", (t1 - t0) / (double)n), kv("variant", "gen_server")}));
+}
+
+// --- hibernated ----------------------------------------------------------------------------
+struct sleepy_server : erl::gen_server<sleepy_server> {
+    init_result init() { return ok(erl::hibernate); }
+    std::int64_t handle_call(echo_req r) { return r.v; }
+};
+
+void bench_hibernated(long long n) {
+    std::vector<erl::server<sleepy_server>> servers;
+    servers.reserve(std::size_t(n));
+    long rss0 = peer::rss_kb();
+    auto t0 = peer::now_ns();
+    for (long long i = 0; i < n; ++i) servers.push_back(erl::start<sleepy_server>());
+    auto t1 = peer::now_ns();
+    erl::sleep_for(std::chrono::milliseconds(100)); // let the last ones finish hibernating
+    long rss1 = peer::rss_kb();
+    double per = (rss1 - rss0) * 1024.0 / (double)n;
+    bool ok = erl::call(servers[std::size_t(n / 2)], echo_req{7}) == 7; // they still answer
+    if (!ok) { std::fprintf(stderr, "hibernated: wrong reply\n"); std::exit(1); }
+    peer::result("hibernated", IMPL, n, t1 - t0, (double)n, "servers/s", g_threads,
+                 join({kv("rss_bytes_per_server", per), kv("servers_alive", n)}));
+    std::_Exit(0); // skip tearing down N servers, as spawn_idle does
+}
+
+void bench_call_raw(long long n) {
     erl::pid server = erl::spawn(call_server);
     for (int k = 1000; k > 0; --k) call(server, k); // warm-up
     bool ok = true;
@@ -202,7 +250,7 @@ void bench_call(long long n) {
     auto t1 = peer::now_ns();
     erl::send(server, stop_msg{});
     if (!ok) { std::fprintf(stderr, "call: wrong reply\n"); std::exit(1); }
-    peer::result("call", IMPL, n, t1 - t0, (double)n, "calls/s", g_threads,
+    peer::result("call_raw", IMPL, n, t1 - t0, (double)n, "calls/s", g_threads,
                  join({kv("ns_per_call", (t1 - t0) / (double)n),
                        kv("variant", "ref_mark_request_reply")}));
 }
@@ -453,6 +501,8 @@ int main(int argc, char** argv) {
         else if (b == "spawn_idle") bench_spawn_idle(a1);
         else if (b == "fanin") bench_fanin(a1, a2 ? a2 : 10000);
         else if (b == "call") bench_call(a1);
+        else if (b == "call_raw") bench_call_raw(a1);
+        else if (b == "hibernated") bench_hibernated(a1);
         else if (b == "skynet") bench_skynet(a1);
         else if (b == "selective") bench_selective(a1, a2 ? a2 : 1000000);
         else if (b == "timers") bench_timers(a1);

@@ -155,6 +155,22 @@ run(call, [N]) ->
     line(call, N, Ns, N / secs(Ns), "calls/s",
          io_lib:format(" ns_per_call=~s", [fmt_float(Ns / N)]));
 
+run(hibernated, [N]) ->
+    erlang:garbage_collect(),
+    Rss0 = proc_status_kb("VmRSS"),
+    T0 = now_ns(),
+    Servers = [begin {ok, S} = gen_server:start(?MODULE, hibernate, []), S end
+               || _ <- lists:seq(1, N)],
+    T1 = now_ns(),
+    timer:sleep(100),
+    Rss1 = proc_status_kb("VmRSS"),
+    7 = gen_server:call(lists:nth(N div 2 + 1, Servers), 7, infinity),
+    Ns = T1 - T0,
+    line(hibernated, N, Ns, N / secs(Ns), "servers/s",
+         io_lib:format(" rss_bytes_per_server=~s servers_alive=~p",
+                       [fmt_float((Rss1 - Rss0) * 1024 / N), N])),
+    erlang:halt(0);
+
 run(skynet, [N]) ->
     Self = self(),
     T0 = now_ns(),
@@ -306,7 +322,8 @@ recv_n(K) -> receive _ -> recv_n(K - 1) end.
 call_n(_, 0) -> ok;
 call_n(S, K) -> K = gen_server:call(S, K, infinity), call_n(S, K - 1).
 
-init([]) -> {ok, 0}.
+init([]) -> {ok, 0};
+init(hibernate) -> {ok, 0, hibernate}.
 handle_call(X, _From, St) -> {reply, X, St}.
 handle_cast(_, St) -> {noreply, St}.
 handle_info(_, St) -> {noreply, St}.
