@@ -125,7 +125,7 @@ struct flags {
 // A supervisor, by pid or by registered name.
 class sup_ref {
   public:
-    sup_ref(const pid& p) : pid_(p) {} // NOLINT: implicit on purpose
+    sup_ref(const pid& p) : pid_(p) {}  // NOLINT: implicit on purpose
     sup_ref(atom name) : name_(name) {} // NOLINT
     const erl::pid& pid() const noexcept { return pid_; }
     atom name() const noexcept { return name_; }
@@ -149,7 +149,7 @@ class call_failed : public std::runtime_error {
 };
 
 struct child_info {
-    atom id;    // undefined for simple_one_for_one children
+    atom id;      // undefined for simple_one_for_one children
     erl::pid pid; // null when not running (or restarting)
     bool restarting = false;
     erl::supervisor::child_type type = erl::supervisor::child_type::worker;
@@ -181,8 +181,8 @@ child_spec worker(atom id, F fn, Args... args) {
     child_spec s;
     s.id = id;
     s.start = [fn = std::move(fn), tup = std::make_tuple(std::move(args)...)]() {
-        return start_result::ok(std::apply(
-            [&fn](const auto&... a) { return erl::spawn_link(fn, a...); }, tup));
+        return start_result::ok(
+            std::apply([&fn](const auto&... a) { return erl::spawn_link(fn, a...); }, tup));
     };
     return s;
 }
@@ -196,8 +196,8 @@ child_spec dynamic_worker(atom id, F fn) {
     s.start_dynamic = [fn = std::move(fn)](const std::any& extra) {
         const auto* tup = std::any_cast<std::tuple<Args...>>(&extra);
         if (!tup) return start_result::error(exit_reason(atom("badarg"), "start_child arguments"));
-        return start_result::ok(std::apply(
-            [&fn](const auto&... a) { return erl::spawn_link(fn, a...); }, *tup));
+        return start_result::ok(
+            std::apply([&fn](const auto&... a) { return erl::spawn_link(fn, a...); }, *tup));
     };
     return s;
 }

@@ -66,7 +66,7 @@ struct start_ack {
 // are served in between (OTP's try_again_restart).
 struct try_again {
     pid supervisor;
-    atom id;      // static child
+    atom id;       // static child
     pid old_child; // simple_one_for_one child
 };
 
@@ -218,8 +218,8 @@ class supervisor_process {
         e.process = self_;
         e.name = name_;
         e.reason = reason;
-        e.text = fmt::format("supervisor: {} errorContext: {} reason: {}", display_name(),
-                             context, reason);
+        e.text = fmt::format("supervisor: {} errorContext: {} reason: {}", display_name(), context,
+                             reason);
         erl::log(e);
     }
 
@@ -358,9 +358,11 @@ class supervisor_process {
                 auto left = std::max(clock::duration::zero(), deadline - clock::now());
                 if (!erl::receive(guard(is_ours, take), after(left, [] { return false; }))) break;
             }
-            for (auto& [mon, p] : waiting) erl::exit(p, exit_reason::kill());
+            for (auto& [mon, p] : waiting)
+                erl::exit(p, exit_reason::kill());
         }
-        while (!waiting.empty()) erl::receive(guard(is_ours, take));
+        while (!waiting.empty())
+            erl::receive(guard(is_ours, take));
     }
 
     [[noreturn]] void terminate_and_exit(const exit_reason& reason) {
@@ -378,7 +380,8 @@ class supervisor_process {
     bool add_restart() {
         const auto now = clock::now();
         const auto threshold = now - flags_.period;
-        while (!restarts_.empty() && restarts_.front() < threshold) restarts_.pop_front();
+        while (!restarts_.empty() && restarts_.front() < threshold)
+            restarts_.pop_front();
         restarts_.push_back(now);
         return restarts_.size() <= std::size_t(flags_.intensity);
     }
@@ -492,13 +495,14 @@ class supervisor_process {
             for (std::size_t i = first; i < children_.size(); ++i)
                 if (i != from && children_[i].spec.restart == restart_type::temporary)
                     dropped.push_back(children_[i].spec.id);
-            for (atom d : dropped) remove_child(d);
+            for (atom d : dropped)
+                remove_child(d);
             c = find(id);
             from = index_of(c);
             if (flags_.strategy == strategy::one_for_all) from = 0;
         }
-        const std::size_t last = flags_.strategy == strategy::one_for_one ? from + 1
-                                                                          : children_.size();
+        const std::size_t last =
+            flags_.strategy == strategy::one_for_one ? from + 1 : children_.size();
         for (std::size_t i = from; i < last; ++i) {
             child& o = children_[i];
             if (o.current) continue;
@@ -643,9 +647,11 @@ class supervisor_process {
             }
         };
         if (is_simple()) {
-            for (auto& [p, d] : dynamic_) count(template_.type, !d.restarting);
+            for (auto& [p, d] : dynamic_)
+                count(template_.type, !d.restarting);
         } else {
-            for (auto& c : children_) count(c.spec.type, bool(c.current));
+            for (auto& c : children_)
+                count(c.spec.type, bool(c.current));
         }
         return n;
     }
