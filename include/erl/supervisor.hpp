@@ -92,18 +92,18 @@ using start_fn = std::function<start_result()>;
 using dynamic_start_fn = std::function<start_result(const std::any& args)>;
 
 struct child_spec {
-    atom id;
-    start_fn start;
+    atom id{};
+    start_fn start{};
     erl::supervisor::restart_type restart = erl::supervisor::restart_type::permanent;
     // Unset: 5000 ms for a worker, infinity for a supervisor (as OTP).
-    std::optional<shutdown_policy> shutdown;
+    std::optional<shutdown_policy> shutdown{};
     erl::supervisor::child_type type = erl::supervisor::child_type::worker;
     // Its own end (when not restarted) may shut the supervisor down; see flags::auto_shutdown.
     // Not allowed for permanent children, nor when auto_shutdown is never.
     bool significant = false;
     // simple_one_for_one only: a start taking start_child's extra arguments (see
     // dynamic_worker). When unset, start is used and start_child must get no arguments.
-    dynamic_start_fn start_dynamic;
+    dynamic_start_fn start_dynamic{};
 
     shutdown_policy effective_shutdown() const {
         if (shutdown) return *shutdown;
