@@ -334,8 +334,9 @@ class supervisor_process {
         if (dynamic_.empty()) return;
         shutdown_policy pol = template_.effective_shutdown();
         std::map<ref, pid> waiting;
-        for (auto& [p, d] : dynamic_) {
+        for (auto& [child_pid, d] : dynamic_) {
             if (d.restarting) continue;
+            const pid p = child_pid; // clang 14 cannot capture structured bindings
             ref mon = monitor(p);
             unlink(p);
             waiting.emplace(mon, p);
