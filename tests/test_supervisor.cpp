@@ -1,4 +1,4 @@
-#include "supervisor_helpers.hpp"
+#include "test_supervisor_helpers.hpp"
 
 #include <algorithm>
 #include <atomic>
