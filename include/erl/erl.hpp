@@ -1,6 +1,7 @@
 // erlcpp: Erlang/OTP's processes, signals and mailboxes for C++. The umbrella header.
 #pragma once
 
+#include <erl/application.hpp>
 #include <erl/atom.hpp>
 #include <erl/etf.hpp>
 #include <erl/exit_reason.hpp>
@@ -17,6 +18,7 @@
 #include <erl/ref.hpp>
 #include <erl/registry.hpp>
 #include <erl/runtime.hpp>
+#include <erl/supervisor.hpp>
 #include <erl/sys.hpp>
 #include <erl/term.hpp>
 #include <erl/term_convert.hpp>
