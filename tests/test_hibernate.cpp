@@ -10,6 +10,20 @@
 using namespace std::chrono_literals;
 
 namespace {
+// Under ASan every stack also has shadow memory that an exception unpoisons page by page, and
+// freed memory sits in quarantine: resident sizes say nothing about the real build there.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool memory_is_measurable = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool memory_is_measurable = false;
+#else
+constexpr bool memory_is_measurable = true;
+#endif
+#else
+constexpr bool memory_is_measurable = true;
+#endif
+
 long rss_kib() {
     std::ifstream f("/proc/self/status");
     std::string line;
@@ -126,7 +140,7 @@ TEST_CASE("hibernated processes give their stack pages back", "[process][hiberna
     });
     INFO("awake " << awake_kib * 1024 / n << " B/process, hibernated " << hibernated_kib * 1024 / n
                   << " B/process");
-    CHECK(hibernated_kib * 2 < awake_kib);
+    if (memory_is_measurable) CHECK(hibernated_kib * 2 < awake_kib);
 }
 
 namespace {
@@ -159,6 +173,6 @@ TEST_CASE("hibernated gen_servers cost little memory and still answer",
             erl::stop(s);
     });
     INFO("bytes per hibernated server: " << per_server);
-    CHECK(per_server < 2048);
+    if (memory_is_measurable) CHECK(per_server < 2048);
     CHECK(answers == n);
 }
