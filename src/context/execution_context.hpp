@@ -27,11 +27,16 @@ eh_state* thread_eh_state() noexcept;
 struct execution_context {
     bctx::fcontext_t fctx = nullptr;
     eh_state eh;
-    // ASan: this context's fake stack and stack bounds. TSan: its fiber.
+    // ASan: this context's fake stack and stack bounds. TSan: its fiber. (Only in those builds:
+    // every process control block carries one of these.)
+#if ERLCPP_ASAN
     void* asan_fake_stack = nullptr;
     const void* stack_bottom = nullptr;
     std::size_t stack_size = 0;
+#endif
+#if ERLCPP_TSAN
     void* tsan_fiber = nullptr;
+#endif
 };
 
 // Called on `from`'s stack right before jumping to `to`. `from_ends` frees from's fake stack.
@@ -46,9 +51,8 @@ inline void before_switch(execution_context& from, const execution_context& to,
 #endif
 #if ERLCPP_TSAN
     __tsan_switch_to_fiber(to.tsan_fiber, 0);
-#else
-    (void)to;
 #endif
+    (void)to;
 }
 
 // Called on `self`'s stack right after it was switched back in; learns the bounds of the

@@ -206,8 +206,10 @@ pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_
     std::size_t usable = frame_top - reinterpret_cast<std::uintptr_t>(p->stack.low);
     p->ctx = execution_context{};
     p->ctx.fctx = bctx::make_fcontext(reinterpret_cast<void*>(frame_top), usable, &process_entry);
+#if ERLCPP_ASAN
     p->ctx.stack_bottom = p->stack.low;
     p->ctx.stack_size = p->stack.size;
+#endif
 #if ERLCPP_TSAN
     p->ctx.tsan_fiber = __tsan_create_fiber(0);
 #endif

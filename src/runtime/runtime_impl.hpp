@@ -54,7 +54,7 @@ struct runtime_impl {
 
     // send_after timers, by reference and by destination.
     std::mutex timers_mutex;
-    std::unordered_map<ref, timer_entry*> timers_by_ref;
+    std::unordered_map<ref, delivery_timer*> timers_by_ref;
     std::unordered_map<pid, std::unordered_set<ref>> timers_by_dest;
 
     scheduler& pick_scheduler() noexcept {
@@ -65,7 +65,7 @@ struct runtime_impl {
     void wake_one_sleeper(scheduler* except) noexcept;
     void cancel_timers_to(const pid& dest) noexcept;
     // Forgets a send_after timer that fired or was cancelled (timers_mutex held).
-    void forget_timer(const timer_entry& e) noexcept;
+    void forget_timer(const delivery_timer& e) noexcept;
 };
 
 // The runtime whose processes carry `creation`, locked against its destruction while `fn` runs.

@@ -207,7 +207,8 @@ void scheduler::fire_timers() {
         },
         due_);
     if (due_.empty()) return;
-    for (timer_entry* e : due_) {
+    for (timer_entry* fired : due_) {
+        auto* e = static_cast<delivery_timer*>(fired);
         {
             std::lock_guard lock(rt.timers_mutex);
             rt.forget_timer(*e);

@@ -29,7 +29,11 @@ struct timer_entry {
     timer_heap* heap = nullptr; // where it is (or was last) queued
     action what = action::wake;
     process_control* process = nullptr; // wake: the process waiting with a timeout
-    // deliver (send_after): heap-allocated entries that own their message
+};
+
+// A send_after timer: heap-allocated, owns its message (kept out of timer_entry, which every
+// process control block embeds for its receive timeout).
+struct delivery_timer : timer_entry {
     pid dest;
     envelope_ptr message;
     ref id;

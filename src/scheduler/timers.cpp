@@ -11,7 +11,7 @@ namespace detail {
 namespace {
 
 ref start_timer_in(runtime_impl& rt, const pid& to, clock::duration delay, envelope_ptr msg) {
-    auto* e = new timer_entry;
+    auto* e = new delivery_timer;
     e->what = timer_entry::action::deliver;
     e->deadline = clock::now() + delay;
     e->dest = to;
@@ -48,7 +48,7 @@ ref start_timer(const pid& to, clock::duration delay, envelope_ptr msg) {
     return id;
 }
 
-void runtime_impl::forget_timer(const timer_entry& e) noexcept {
+void runtime_impl::forget_timer(const delivery_timer& e) noexcept {
     timers_by_ref.erase(e.id);
     if (auto d = timers_by_dest.find(e.dest); d != timers_by_dest.end()) {
         d->second.erase(e.id);
@@ -60,7 +60,7 @@ bool cancel_timer_in(runtime_impl& rt, const ref& id) {
     std::lock_guard lock(rt.timers_mutex);
     auto it = rt.timers_by_ref.find(id);
     if (it == rt.timers_by_ref.end()) return false;
-    timer_entry* e = it->second;
+    delivery_timer* e = it->second;
     if (!e->heap->remove(e)) return false; // fired: the scheduler delivers and frees it
     rt.forget_timer(*e);
     delete e;
