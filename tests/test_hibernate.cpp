@@ -61,7 +61,8 @@ TEST_CASE("hibernate_with unwinds the stack and continues on the next message",
         REQUIRE(info);
         erl::send(p, 21);
         got = erl::receive([](int v) { return v; });
-        end = erl::receive([m](erl::down_msg d) { return d.id == m ? d.reason : erl::exit_reason(); });
+        end = erl::receive(
+            [m](erl::down_msg d) { return d.id == m ? d.reason : erl::exit_reason(); });
     });
     CHECK(got == 42);
     CHECK(end.is_normal());
@@ -104,7 +105,8 @@ TEST_CASE("hibernating again and being killed while hibernated", "[process][hibe
             rounds = erl::receive([](int n) { return n; });
         }
         erl::exit(p, erl::exit_reason::kill());
-        why = erl::receive([m](erl::down_msg d) { return d.id == m ? d.reason : erl::exit_reason(); });
+        why = erl::receive(
+            [m](erl::down_msg d) { return d.id == m ? d.reason : erl::exit_reason(); });
     });
     CHECK(rounds == 100);
     CHECK(why == erl::exit_reason::killed());
