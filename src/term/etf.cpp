@@ -206,7 +206,7 @@ struct writer {
             u8(NIL_EXT);
             return;
         case term_tag::tuple: {
-            const auto& e = term_access::as<detail::tuple_node>(t).elems;
+            auto e = term_access::as<detail::tuple_node>(t).elements();
             ensure(5);
             if (e.size() <= 255) {
                 put8(SMALL_TUPLE_EXT);
@@ -221,7 +221,7 @@ struct writer {
         }
         case term_tag::list: {
             const auto& ln = term_access::as<detail::list_node>(t);
-            const auto& e = ln.elems;
+            auto e = ln.elements();
             const term& tail = ln.tail;
             // Lists of bytes go as STRING_EXT, as OTP sends them.
             if (tail.is_nil() && e.size() <= 65535) {
@@ -256,7 +256,7 @@ struct writer {
             return;
         }
         case term_tag::map: {
-            const auto& e = term_access::as<detail::map_node>(t).entries;
+            auto e = term_access::as<detail::map_node>(t).entries();
             ensure(5);
             put8(MAP_EXT);
             put32(std::uint32_t(e.size()));
@@ -268,16 +268,16 @@ struct writer {
         }
         case term_tag::bits: {
             const auto& n = term_access::as<detail::bits_node>(t);
-            ensure(6 + n.bytes.size());
-            if (n.tail_bits == 8) {
+            ensure(6 + n.size);
+            if (n.tail_bits() == 8) {
                 put8(BINARY_EXT);
-                put32(std::uint32_t(n.bytes.size()));
+                put32(std::uint32_t(n.size));
             } else {
                 put8(BIT_BINARY_EXT);
-                put32(std::uint32_t(n.bytes.size()));
-                put8(n.tail_bits);
+                put32(std::uint32_t(n.size));
+                put8(n.tail_bits());
             }
-            putn(n.bytes.data(), n.bytes.size());
+            putn(n.bytes().data(), n.size);
             return;
         }
         case term_tag::pid: {
@@ -328,12 +328,12 @@ struct writer {
             u8(n.arity);
             bytes(n.uniq);
             u32(n.index);
-            u32(std::uint32_t(n.free_vars.size()));
+            u32(n.num_free);
             value(n.module);
             value(n.old_index);
             value(n.old_uniq);
             value(n.pid);
-            for (const auto& v : n.free_vars)
+            for (const auto& v : n.free_vars())
                 value(v);
             auto size = std::uint32_t(offset() - size_at);
             for (int i = 0; i < 4; ++i)
@@ -410,11 +410,26 @@ struct decode_stacks {
 };
 thread_local decode_stacks t_stacks;
 
+// Messages up to this size are decoded into one arena (see term_nodes.hpp): one allocation
+// and one free per message instead of one per payload. A payload copied out of such a message
+// keeps the whole arena alive, so larger inputs get one heap block per payload instead, which
+// bounds what a kept sub-term can retain to a small multiple of this size.
+constexpr std::size_t arena_max_input = std::size_t(256) << 10;
+
+// The first arena chunk: enough for typical messages (payload headers, 16 bytes per element
+// and the bytes of binaries: about 1.5 to 3 times the input); a short estimate only costs a
+// further chunk.
+std::size_t first_chunk_size(std::size_t input) noexcept {
+    return (3 * input + 256 + 15) & ~std::size_t(15);
+}
+
 class decoder {
   public:
     decoder(std::span<const std::uint8_t> in, const decode_options& o, std::size_t pos,
             bool inflated)
-        : in_(in), opts_(o), pos_(pos), inflated_(inflated) {
+        : in_(in), opts_(o), pos_(pos), inflated_(inflated),
+          use_arena_(in.size() - pos <= arena_max_input),
+          arena_(use_arena_ ? first_chunk_size(in.size() - pos) : 0) {
         intern_ = atom::table_size() < opts_.atom_table_limit;
         if (!t_stacks.busy) {
             t_stacks.busy = true;
@@ -447,13 +462,78 @@ class decoder {
             }
             top_level = false;
             scalar_or_open(t, at);
-            if (done_) return std::move(result_);
+            if (done_) return finish(std::move(result_));
+            // The tail of a list that is itself a list ([a | [b, c]] sent as a list whose tail
+            // is a list): its elements join the open list, which stays flat and one payload.
+            while (frames_.back().tag == LIST_EXT && frames_.back().remaining == 1 &&
+                   pos_ < in_.size() && (in_[pos_] == LIST_EXT || in_[pos_] == STRING_EXT)) {
+                if (join_tail(frames_.back())) break;
+            }
+            if (done_) return finish(std::move(result_));
         }
     }
 
     std::size_t pos() const noexcept { return pos_; }
 
   private:
+    // The decoded term: an arena term takes over the arena (count 1: the returned term).
+    term finish(term t) {
+        if (detail::arena* a = arena_.get()) {
+            const detail::term_node* n = term_access::node(t);
+            if (n && n->in_arena) {
+                a->refs.store(1, std::memory_order_relaxed);
+                arena_.release();
+            }
+        }
+        return t;
+    }
+
+    // A payload of `bytes` bytes, in the arena or alone on the heap.
+    template <typename N, typename... A>
+    N* make(std::size_t bytes, A&&... args) {
+        if (use_arena_) return arena_.make<N>(bytes, std::forward<A>(args)...);
+        return detail::heap_make<N>(bytes, std::forward<A>(args)...);
+    }
+
+    // Joins a LIST_EXT or STRING_EXT tail to the open list `f`; true when that completed it.
+    bool join_tail(frame& f) {
+        std::size_t at = pos_;
+        std::uint8_t t = in_[pos_++];
+        if (t == LIST_EXT) {
+            std::uint32_t n = u32();
+            if (std::uint64_t(n) + 1 > left())
+                fail(at, fmt::format("list of {} elements in {} bytes", n, left()));
+            if (std::uint64_t(f.len) + n > UINT32_MAX)
+                fail(at, "list of more than 2^32-1 elements");
+            f.len += n;
+            f.remaining = n + 1;
+            return false;
+        }
+        std::uint32_t n = u16();
+        auto raw = take(n);
+        if (std::uint64_t(f.len) + n > UINT32_MAX) fail(at, "list of more than 2^32-1 elements");
+        f.len += n;
+        for (auto c : raw)
+            values_.emplace_back(std::int64_t(c));
+        emit(term()); // the string's tail, [], completes the list
+        return true;
+    }
+
+    term atom_node(std::string_view name) {
+        if (intern_ && name.size() <= atom::max_length) return detail::atom_term(name, true);
+        auto* n = make<detail::atom_text_node>(detail::atom_text_node::bytes(name.size()),
+                                               std::uint32_t(name.size()));
+        if (!name.empty()) std::memcpy(detail::trailing<char>(n), name.data(), name.size());
+        return term_access::adopt(n);
+    }
+
+    term bits_node(std::span<const std::uint8_t> raw, std::uint8_t tail_bits) {
+        auto* n = make<detail::bits_node>(detail::bits_node::bytes(raw.size()), raw.size());
+        if (!raw.empty()) std::memcpy(n->data(), raw.data(), raw.size());
+        n->small = tail_bits;
+        if (tail_bits != 8) n->data()[raw.size() - 1] &= std::uint8_t(0xFF << (8 - tail_bits));
+        return term_access::adopt(n);
+    }
     [[noreturn]] void fail(std::size_t at, std::string why) const {
         if (inflated_) why += " (offset in the inflated data)";
         throw etf_error(at, std::move(why));
@@ -557,7 +637,7 @@ class decoder {
                 std::string utf8;
                 for (auto c : raw)
                     detail::append_utf8(utf8, c);
-                return detail::atom_term(utf8, intern_);
+                return atom_node(utf8);
             }
         } else if (ascii_only(raw)) {
             if (len > 255) fail(at, "atom longer than 255 characters");
@@ -566,7 +646,7 @@ class decoder {
             if (chars == SIZE_MAX) fail(at, "atom is not valid UTF-8");
             if (chars > 255) fail(at, "atom longer than 255 characters");
         }
-        return detail::atom_term(text, intern_);
+        return atom_node(text);
     }
 
     void scalar_or_open(std::uint8_t t, std::size_t at) {
@@ -585,7 +665,17 @@ class decoder {
                                      opts_.max_bignum_bytes));
             std::uint8_t sign = u8();
             if (sign > 1) fail(at + 1, "bad integer sign byte");
-            emit(term(bigint::from_le_bytes(take(n), sign == 1)));
+            bigint b = bigint::from_le_bytes(take(n), sign == 1);
+            if (b.fits_int64()) {
+                emit(term(b.to_int64()));
+                return;
+            }
+            auto l = b.limbs();
+            auto* node =
+                make<detail::big_node>(detail::big_node::bytes(l.size()), std::uint32_t(l.size()));
+            std::memcpy(detail::trailing<std::uint32_t>(node), l.data(), l.size() * 4);
+            node->small = b.negative() ? 1 : 0;
+            emit(term_access::adopt(node));
             return;
         }
         case NEW_FLOAT_EXT: {
@@ -626,16 +716,20 @@ class decoder {
         case STRING_EXT: {
             std::uint32_t n = u16();
             auto raw = take(n);
-            std::vector<term> v;
-            v.reserve(n);
-            for (auto c : raw)
-                v.emplace_back(std::int64_t(c));
-            emit(term::list_from(std::move(v)));
+            if (n == 0) {
+                emit(term());
+                return;
+            }
+            auto* node = make<detail::list_node>(detail::list_node::bytes(n), n);
+            term* e = node->elems();
+            for (std::uint32_t i = 0; i < n; ++i)
+                ::new (e + i) term(std::int64_t(raw[i]));
+            emit(term_access::adopt(node));
             return;
         }
         case BINARY_EXT: {
             std::uint32_t n = u32();
-            emit(term::binary(take(n)));
+            emit(bits_node(take(n), 8));
             return;
         }
         case BIT_BINARY_EXT: {
@@ -643,12 +737,11 @@ class decoder {
             std::uint8_t bits = u8();
             if (n == 0) {
                 if (bits != 0) fail(at, "empty bitstring with trailing bits");
-                emit(term::binary(std::span<const std::uint8_t>()));
+                emit(bits_node({}, 8));
                 return;
             }
             if (bits < 1 || bits > 8) fail(at, "bitstring trailing bit count not in 1..8");
-            auto raw = take(n);
-            emit(term::bitstring(raw, (std::size_t(n) - 1) * 8 + bits));
+            emit(bits_node(take(n), bits));
             return;
         }
         case SMALL_TUPLE_EXT:
@@ -656,7 +749,8 @@ class decoder {
             std::uint32_t n = t == SMALL_TUPLE_EXT ? u8() : u32();
             if (n > left()) fail(at, fmt::format("tuple of {} elements in {} bytes", n, left()));
             if (n == 0) {
-                emit(term::tuple_from({}));
+                emit(
+                    term_access::adopt(make<detail::tuple_node>(detail::tuple_node::bytes(0), 0u)));
                 return;
             }
             open(t, at, n);
@@ -674,7 +768,7 @@ class decoder {
             if (std::uint64_t(n) * 2 > left())
                 fail(at, fmt::format("map of {} pairs in {} bytes", n, left()));
             if (n == 0) {
-                emit(term::map_from({}));
+                emit(term_access::adopt(make<detail::map_node>(detail::map_node::bytes(0), 0u)));
                 return;
             }
             open(t, at, n * 2, n);
@@ -749,83 +843,115 @@ class decoder {
         }
     }
 
-    const term& node_child(const frame& f) {
-        const term& n = values_[f.base];
+    term&& node_child(const frame& f) {
+        term& n = values_[f.base];
         if (!n.is_atom()) fail(f.at, "node name is not an atom");
-        return n;
+        return std::move(n);
     }
 
+    // Builds a finished container from its children at the top of the value stack (moved into
+    // the payload, which has their exact number of slots). Everything that may fail is checked
+    // before the payload is made, except map key order and uniqueness, which are checked in
+    // the payload, held by a term so that a failure releases it.
     term complete(const frame& f) {
         auto first = values_.begin() + std::ptrdiff_t(f.base);
+        auto count = std::size_t(values_.end() - first);
         switch (f.tag) {
         case SMALL_TUPLE_EXT:
-        case LARGE_TUPLE_EXT:
-            return term::tuple_from(std::vector<term>(std::make_move_iterator(first),
-                                                      std::make_move_iterator(values_.end())));
+        case LARGE_TUPLE_EXT: {
+            auto* n =
+                make<detail::tuple_node>(detail::tuple_node::bytes(count), std::uint32_t(count));
+            std::uninitialized_move(first, values_.end(), n->elems());
+            return term_access::adopt(n);
+        }
         case LIST_EXT: {
             term tail = std::move(values_.back());
-            return term::list_from(std::vector<term>(std::make_move_iterator(first),
-                                                     std::make_move_iterator(values_.end() - 1)),
-                                   std::move(tail));
+            --count;
+            if (count == 0) return tail;
+            if (tail.is_cons()) fail(f.at, "internal: list tail not joined");
+            auto* n =
+                make<detail::list_node>(detail::list_node::bytes(count), std::uint32_t(count));
+            std::uninitialized_move(first, values_.end() - 1, n->elems());
+            n->tail = std::move(tail);
+            return term_access::adopt(n);
         }
         case MAP_EXT: {
-            std::vector<std::pair<term, term>> kv;
-            kv.reserve(f.len);
-            for (auto it = first; it != values_.end(); it += 2)
-                kv.emplace_back(std::move(it[0]), std::move(it[1]));
-            term m = term::map_from(std::move(kv));
-            if (m.size() != f.len) fail(f.at, "map with duplicate keys");
-            return m;
+            std::size_t pairs = count / 2;
+            auto* n = make<detail::map_node>(detail::map_node::bytes(pairs), std::uint32_t(pairs));
+            term owner = term_access::adopt(n);
+            auto* e = n->entries();
+            bool sorted = true;
+            for (std::size_t i = 0; i < pairs; ++i) {
+                ::new (e + i) std::pair<term, term>(std::move(first[std::ptrdiff_t(2 * i)]),
+                                                    std::move(first[std::ptrdiff_t(2 * i + 1)]));
+                if (i > 0 && sorted && !(e[i - 1].first < e[i].first)) sorted = false;
+            }
+            if (!sorted) {
+                // Maps above 32 keys come in Erlang's hash order.
+                std::sort(e, e + pairs,
+                          [](const auto& a, const auto& b) { return a.first < b.first; });
+                for (std::size_t i = 1; i < pairs; ++i)
+                    if (e[i - 1].first == e[i].first) fail(f.at, "map with duplicate keys");
+            }
+            return owner;
         }
         case NEW_PID_EXT:
         case PID_EXT: {
-            auto* n = new detail::pid_node;
-            term owner = term_access::adopt(n);
+            node_child(f);
+            std::uint32_t id = u32(), serial = u32();
+            std::uint32_t creation = f.tag == NEW_PID_EXT ? u32() : u8();
+            auto* n = make<detail::pid_node>(sizeof(detail::pid_node));
             n->node = node_child(f);
-            n->id = u32();
-            n->serial = u32();
-            n->creation = f.tag == NEW_PID_EXT ? u32() : u8();
-            return owner;
+            n->id = id;
+            n->serial = serial;
+            n->creation = creation;
+            return term_access::adopt(n);
         }
         case NEW_PORT_EXT:
         case V4_PORT_EXT:
         case PORT_EXT: {
-            auto* n = new detail::port_node;
-            term owner = term_access::adopt(n);
+            node_child(f);
+            std::uint64_t id = f.tag == V4_PORT_EXT ? u64() : u32();
+            std::uint32_t creation = f.tag == PORT_EXT ? u8() : u32();
+            auto* n = make<detail::port_node>(sizeof(detail::port_node));
             n->node = node_child(f);
-            n->id = f.tag == V4_PORT_EXT ? u64() : u32();
-            n->creation = f.tag == PORT_EXT ? u8() : u32();
-            return owner;
+            n->id = id;
+            n->creation = creation;
+            return term_access::adopt(n);
         }
         case NEWER_REFERENCE_EXT:
         case NEW_REFERENCE_EXT:
         case REFERENCE_EXT: {
-            auto* n = new detail::ref_node;
-            term owner = term_access::adopt(n);
-            n->node = node_child(f);
+            node_child(f);
+            std::array<std::uint32_t, 5> words{};
+            std::uint32_t creation, len;
             if (f.tag == REFERENCE_EXT) {
-                n->len = 1;
-                n->words[0] = u32();
-                n->creation = u8();
+                len = 1;
+                words[0] = u32();
+                creation = u8();
             } else {
-                n->len = std::uint8_t(f.len);
-                n->creation = f.tag == NEWER_REFERENCE_EXT ? u32() : u8();
+                len = f.len;
+                creation = f.tag == NEWER_REFERENCE_EXT ? u32() : u8();
                 for (std::size_t i = 0; i < f.len; ++i)
-                    n->words[i] = u32();
+                    words[i] = u32();
             }
-            return owner;
+            auto* n = make<detail::ref_node>(sizeof(detail::ref_node));
+            n->node = node_child(f);
+            n->creation = creation;
+            n->len = std::uint8_t(len);
+            n->words = words;
+            return term_access::adopt(n);
         }
         case EXPORT_EXT: {
             if (!first[0].is_atom() || !first[1].is_atom())
                 fail(f.at, "export fun module and function must be atoms");
             if (!first[2].is_small_int() || first[2].as_int64() < 0 || first[2].as_int64() > 255)
                 fail(f.at, "export fun arity must be 0..255");
-            auto* n = new detail::export_node;
-            term owner = term_access::adopt(n);
-            n->module = first[0];
-            n->function = first[1];
+            auto* n = make<detail::export_node>(sizeof(detail::export_node));
+            n->module = std::move(first[0]);
+            n->function = std::move(first[1]);
             n->arity = std::uint8_t(first[2].as_int64());
-            return owner;
+            return term_access::adopt(n);
         }
         case NEW_FUN_EXT: {
             if (pos_ - f.size_at != f.fun_size)
@@ -835,18 +961,18 @@ class decoder {
             if (!first[1].is_integer() || !first[2].is_integer())
                 fail(f.at, "fun OldIndex and OldUniq must be integers");
             if (!first[3].is_pid()) fail(f.at, "fun creator must be a pid");
-            auto* n = new detail::local_fun_node;
-            term owner = term_access::adopt(n);
+            std::size_t num_free = count - 4;
+            auto* n = make<detail::local_fun_node>(detail::local_fun_node::bytes(num_free),
+                                                   std::uint32_t(num_free));
             n->arity = f.fun_arity;
             n->uniq = f.uniq;
             n->index = f.fun_index;
-            n->module = first[0];
-            n->old_index = first[1];
-            n->old_uniq = first[2];
-            n->pid = first[3];
-            n->free_vars.assign(std::make_move_iterator(first + 4),
-                                std::make_move_iterator(values_.end()));
-            return owner;
+            n->module = std::move(first[0]);
+            n->old_index = std::move(first[1]);
+            n->old_uniq = std::move(first[2]);
+            n->pid = std::move(first[3]);
+            std::uninitialized_move(first + 4, values_.end(), n->free());
+            return term_access::adopt(n);
         }
         }
         fail(f.at, "internal: unknown container");
@@ -857,6 +983,10 @@ class decoder {
     std::size_t pos_;
     bool inflated_;
     bool intern_;
+    bool use_arena_;
+    // Declared before the stacks and the result: destroyed after them, so that terms dropped
+    // on an error path still find their arena.
+    detail::arena_builder arena_;
     std::vector<frame> frames_;
     std::vector<term> values_;
     term result_;
