@@ -388,16 +388,11 @@ std::vector<std::uint8_t> encode(const term& t, const encode_options& opts) {
 namespace {
 
 struct frame {
-    std::uint8_t tag;
-    std::uint32_t remaining; // children still to come
     std::size_t base;        // index of the first child in the value stack
-    std::size_t at;          // offset of the tag, for errors
-    std::uint32_t len = 0;   // element count / reference length
-    // NEW_FUN_EXT header
-    std::size_t size_at = 0;
-    std::uint32_t fun_size = 0, fun_index = 0;
-    std::uint8_t fun_arity = 0;
-    std::array<std::uint8_t, 16> uniq{};
+    std::size_t at;          // offset of the tag, for errors (NEW_FUN_EXT: its header follows)
+    std::uint32_t remaining; // children still to come
+    std::uint32_t len;       // element count / reference length
+    std::uint8_t tag;
 };
 
 // The decoder's two stacks, kept per thread between decodes so that a decode allocates only
@@ -610,7 +605,7 @@ class decoder {
     void open(std::uint8_t t, std::size_t at, std::uint32_t children, std::uint32_t len = 0) {
         if (frames_.size() >= opts_.max_depth)
             fail(at, fmt::format("nesting deeper than {}", opts_.max_depth));
-        frames_.push_back(frame{t, children, values_.size(), at, len});
+        frames_.push_back(frame{values_.size(), at, children, len, t});
     }
 
     // Most atoms are ASCII: valid UTF-8 of len characters, checked eight bytes at a time.
@@ -665,6 +660,21 @@ class decoder {
                                      opts_.max_bignum_bytes));
             std::uint8_t sign = u8();
             if (sign > 1) fail(at + 1, "bad integer sign byte");
+            if (n <= 8) { // the int64 range and a little beyond, without a bigint
+                auto raw = take(n);
+                std::uint64_t m = 0;
+                for (std::size_t i = n; i-- > 0;)
+                    m = m << 8 | raw[i];
+                if (sign == 0 && m <= std::uint64_t(INT64_MAX)) {
+                    emit(term(std::int64_t(m)));
+                    return;
+                }
+                if (sign == 1 && m <= std::uint64_t(INT64_MAX) + 1) {
+                    emit(term(std::int64_t(0 - m)));
+                    return;
+                }
+                pos_ -= n;
+            }
             bigint b = bigint::from_le_bytes(take(n), sign == 1);
             if (b.fits_int64()) {
                 emit(term(b.to_int64()));
@@ -803,13 +813,8 @@ class decoder {
                 fail(at, "fun size field disagrees with the input");
             if (std::uint64_t(num_free) + 4 > left())
                 fail(at, fmt::format("fun with {} free variables in {} bytes", num_free, left()));
+            (void)size_at, (void)arity, (void)index; // read again from the input when complete
             open(t, at, 4 + num_free, num_free);
-            auto& f = frames_.back();
-            f.size_at = size_at;
-            f.fun_size = size;
-            f.fun_index = index;
-            f.fun_arity = arity;
-            std::copy(uniq.begin(), uniq.end(), f.uniq.begin());
             return;
         }
         case FUN_EXT:
@@ -954,9 +959,16 @@ class decoder {
             return term_access::adopt(n);
         }
         case NEW_FUN_EXT: {
-            if (pos_ - f.size_at != f.fun_size)
-                fail(f.at, fmt::format("fun size field says {} bytes, the fun has {}", f.fun_size,
-                                       pos_ - f.size_at));
+            // The header after the tag: Size, Arity, Uniq, Index, NumFree (checked at open).
+            const std::uint8_t* h = in_.data() + f.at + 1;
+            auto be32 = [](const std::uint8_t* b) {
+                return std::uint32_t(b[0]) << 24 | std::uint32_t(b[1]) << 16 |
+                       std::uint32_t(b[2]) << 8 | b[3];
+            };
+            std::uint32_t fun_size = be32(h);
+            if (pos_ - (f.at + 1) != fun_size)
+                fail(f.at, fmt::format("fun size field says {} bytes, the fun has {}", fun_size,
+                                       pos_ - (f.at + 1)));
             if (!first[0].is_atom()) fail(f.at, "fun module must be an atom");
             if (!first[1].is_integer() || !first[2].is_integer())
                 fail(f.at, "fun OldIndex and OldUniq must be integers");
@@ -964,9 +976,9 @@ class decoder {
             std::size_t num_free = count - 4;
             auto* n = make<detail::local_fun_node>(detail::local_fun_node::bytes(num_free),
                                                    std::uint32_t(num_free));
-            n->arity = f.fun_arity;
-            n->uniq = f.uniq;
-            n->index = f.fun_index;
+            n->arity = h[4];
+            std::memcpy(n->uniq.data(), h + 5, 16);
+            n->index = be32(h + 21);
             n->module = std::move(first[0]);
             n->old_index = std::move(first[1]);
             n->old_uniq = std::move(first[2]);

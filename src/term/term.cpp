@@ -117,8 +117,12 @@ term atom_term(std::string_view name, bool intern) {
         for (unsigned char c : name)
             h = (h ^ c) * 16777619u;
         entry& e = cache[(h ^ (h >> 10) ^ (h >> 20)) & 1023];
-        if (e.text && e.size == name.size() && std::memcmp(e.text, name.data(), name.size()) == 0)
-            return term(e.a);
+        if (e.size == name.size() && e.text) {
+            std::size_t i = 0; // atoms are short: a loop beats a call to memcmp
+            while (i < name.size() && e.text[i] == name[i])
+                ++i;
+            if (i == name.size()) return term(e.a);
+        }
         atom a(name);
         std::string_view stored = a.name();
         e.text = stored.data();
