@@ -112,16 +112,31 @@ term atom_term(std::string_view name, bool intern) {
             atom a;
         };
         thread_local std::array<entry, 1024> cache;
-        // FNV-1a: atoms are short, and a collision only costs a table lookup.
-        std::uint32_t h = 2166136261u;
-        for (unsigned char c : name)
-            h = (h ^ c) * 16777619u;
-        entry& e = cache[(h ^ (h >> 10) ^ (h >> 20)) & 1023];
-        if (e.size == name.size() && e.text) {
-            std::size_t i = 0; // atoms are short: a loop beats a call to memcmp
-            while (i < name.size() && e.text[i] == name[i])
-                ++i;
-            if (i == name.size()) return term(e.a);
+        // Hashed and compared eight bytes at a time (atoms are short; a collision only costs a
+        // table lookup). Reads stay within the name.
+        const char* p = name.data();
+        std::size_t n = name.size();
+        auto word = [](const char* b, std::size_t len) { // len <= 8 bytes, little-endian
+            std::uint64_t w = 0;
+            if (len == 8) {
+                std::memcpy(&w, b, 8);
+            } else {
+                for (std::size_t k = 0; k < len; ++k)
+                    w |= std::uint64_t(static_cast<unsigned char>(b[k])) << (8 * k);
+            }
+            return w;
+        };
+        std::uint64_t h = n * 0x9E3779B97F4A7C15ull;
+        for (std::size_t i = 0; i < n; i += 8) {
+            h = (h ^ word(p + i, std::min<std::size_t>(8, n - i))) * 0xBF58476D1CE4E5B9ull;
+            h ^= h >> 31;
+        }
+        entry& e = cache[(h ^ (h >> 20) ^ (h >> 40)) & 1023];
+        if (e.size == n && e.text) {
+            std::size_t i = 0;
+            for (; i + 8 <= n; i += 8)
+                if (word(e.text + i, 8) != word(p + i, 8)) break;
+            if (i + 8 > n && word(e.text + i, n - i) == word(p + i, n - i)) return term(e.a);
         }
         atom a(name);
         std::string_view stored = a.name();
