@@ -388,10 +388,16 @@ std::vector<std::uint8_t> encode(const term& t, const encode_options& opts) {
 namespace {
 
 struct frame {
-    std::size_t base;        // index of the first child in the value stack
+    // Tuples, lists, maps, pids, ports and references: the payload is made when the container
+    // opens (its slots []) and the children are decoded straight into it; `slot` is the next
+    // child's place. Export and local funs gather their children on the value stack instead
+    // (slot and node null, children from `base`).
+    term* slot;
+    detail::term_node* node;
+    std::size_t base;
     std::size_t at;          // offset of the tag, for errors (NEW_FUN_EXT: its header follows)
     std::uint32_t remaining; // children still to come
-    std::uint32_t len;       // element count / reference length
+    std::uint32_t len;       // list: elements announced so far; reference: words
     std::uint8_t tag;
 };
 
@@ -434,8 +440,12 @@ class decoder {
         }
     }
     ~decoder() {
+        // After an error: the payloads being filled (each holds its children so far, the rest
+        // of its slots being []) and the children gathered on the stack are released.
+        for (auto& f : frames_)
+            if (f.node) term owner = term_access::adopt(f.node);
         if (!borrowed_) return;
-        values_.clear(); // after an error: the children gathered so far
+        values_.clear();
         frames_.clear();
         if (values_.capacity() <= 4096 && frames_.capacity() <= 1024) {
             frames_.swap(t_stacks.frames);
@@ -460,8 +470,9 @@ class decoder {
             if (done_) return finish(std::move(result_));
             // The tail of a list that is itself a list ([a | [b, c]] sent as a list whose tail
             // is a list): its elements join the open list, which stays flat and one payload.
-            while (frames_.back().tag == LIST_EXT && frames_.back().remaining == 1 &&
-                   pos_ < in_.size() && (in_[pos_] == LIST_EXT || in_[pos_] == STRING_EXT)) {
+            while (!frames_.empty() && frames_.back().tag == LIST_EXT &&
+                   frames_.back().remaining == 1 && pos_ < in_.size() &&
+                   (in_[pos_] == LIST_EXT || in_[pos_] == STRING_EXT)) {
                 if (join_tail(frames_.back())) break;
             }
             if (done_) return finish(std::move(result_));
@@ -490,6 +501,27 @@ class decoder {
         return detail::heap_make<N>(bytes, std::forward<A>(args)...);
     }
 
+    // Makes room for `more` elements in the open list `f` (whose tail comes next): a payload
+    // with geometrically more slots when needed, so that a chain of joined tails stays linear.
+    void grow_list(frame& f, std::size_t at, std::uint32_t more) {
+        if (std::uint64_t(f.len) + more > UINT32_MAX) fail(at, "list of more than 2^32-1 elements");
+        auto* old = static_cast<detail::list_node*>(f.node);
+        std::uint32_t need = f.len + more;
+        if (need > old->size) {
+            auto cap = std::uint32_t(std::max<std::uint64_t>(
+                need, std::min<std::uint64_t>(2ull * old->size, UINT32_MAX)));
+            auto* n = make<detail::list_node>(detail::list_node::bytes(cap), cap);
+            term* e = n->elems();
+            std::memcpy(static_cast<void*>(e), old->elems(), std::size_t(f.len) * sizeof(term));
+            std::uninitialized_default_construct_n(e + f.len, cap - f.len);
+            // The old payload's elements were moved (bitwise) and its tail is [].
+            if (!old->in_arena) ::operator delete(old);
+            f.node = n;
+        }
+        f.slot = static_cast<detail::list_node*>(f.node)->elems() + f.len;
+        f.len = need;
+    }
+
     // Joins a LIST_EXT or STRING_EXT tail to the open list `f`; true when that completed it.
     bool join_tail(frame& f) {
         std::size_t at = pos_;
@@ -498,18 +530,17 @@ class decoder {
             std::uint32_t n = u32();
             if (std::uint64_t(n) + 1 > left())
                 fail(at, fmt::format("list of {} elements in {} bytes", n, left()));
-            if (std::uint64_t(f.len) + n > UINT32_MAX)
-                fail(at, "list of more than 2^32-1 elements");
-            f.len += n;
+            grow_list(f, at, n);
             f.remaining = n + 1;
+            if (n == 0) f.slot = &static_cast<detail::list_node*>(f.node)->tail;
             return false;
         }
         std::uint32_t n = u16();
         auto raw = take(n);
-        if (std::uint64_t(f.len) + n > UINT32_MAX) fail(at, "list of more than 2^32-1 elements");
-        f.len += n;
+        grow_list(f, at, n);
         for (auto c : raw)
-            values_.emplace_back(std::int64_t(c));
+            ::new (f.slot++) term(std::int64_t(c));
+        f.slot = &static_cast<detail::list_node*>(f.node)->tail;
         emit(term()); // the string's tail, [], completes the list
         return true;
     }
@@ -529,14 +560,16 @@ class decoder {
         if (tail_bits != 8) n->data()[raw.size() - 1] &= std::uint8_t(0xFF << (8 - tail_bits));
         return term_access::adopt(n);
     }
-    [[noreturn]] void fail(std::size_t at, std::string why) const {
+    [[noreturn, gnu::cold, gnu::noinline]] void fail(std::size_t at, std::string why) const {
         if (inflated_) why += " (offset in the inflated data)";
         throw etf_error(at, std::move(why));
     }
     void need(std::size_t n) {
-        if (in_.size() - pos_ < n)
-            fail(pos_,
-                 fmt::format("truncated: {} more bytes needed, {} left", n, in_.size() - pos_));
+        if (in_.size() - pos_ < n) [[unlikely]]
+            truncated(n);
+    }
+    [[noreturn, gnu::cold, gnu::noinline]] void truncated(std::size_t n) const {
+        fail(pos_, fmt::format("truncated: {} more bytes needed, {} left", n, in_.size() - pos_));
     }
     std::size_t left() const noexcept { return in_.size() - pos_; }
     std::uint8_t u8() {
@@ -602,10 +635,19 @@ class decoder {
         return t;
     }
 
-    void open(std::uint8_t t, std::size_t at, std::uint32_t children, std::uint32_t len = 0) {
+    void check_depth(std::size_t at) const {
         if (frames_.size() >= opts_.max_depth)
             fail(at, fmt::format("nesting deeper than {}", opts_.max_depth));
-        frames_.push_back(frame{values_.size(), at, children, len, t});
+    }
+    // A container whose children go straight into its payload, starting at `slot`.
+    void open(std::uint8_t t, std::size_t at, detail::term_node* node, term* slot,
+              std::uint32_t children, std::uint32_t len = 0) {
+        frames_.push_back(frame{slot, node, 0, at, children, len, t});
+    }
+    // A container whose children are gathered on the value stack.
+    void open_stacked(std::uint8_t t, std::size_t at, std::uint32_t children) {
+        check_depth(at);
+        frames_.push_back(frame{nullptr, nullptr, values_.size(), at, children, 0, t});
     }
 
     // Most atoms are ASCII: valid UTF-8 of len characters, checked eight bytes at a time.
@@ -625,6 +667,11 @@ class decoder {
     term atom_from(std::uint8_t t, std::size_t at, std::size_t len) {
         auto raw = take(len);
         std::string_view text(reinterpret_cast<const char*>(raw.data()), raw.size());
+        if (len <= 16) { // the common case: short and ASCII (valid in every atom encoding)
+            std::uint64_t w1, w2;
+            detail::atom_words(text, w1, w2);
+            if (((w1 | w2) & 0x8080808080808080ull) == 0) return atom_node(text);
+        }
         if (t == ATOM_EXT || t == SMALL_ATOM_EXT) {
             if (len > 255) fail(at, "atom longer than 255 characters");
             // Latin-1: every byte is a code point.
@@ -758,49 +805,69 @@ class decoder {
         case LARGE_TUPLE_EXT: {
             std::uint32_t n = t == SMALL_TUPLE_EXT ? u8() : u32();
             if (n > left()) fail(at, fmt::format("tuple of {} elements in {} bytes", n, left()));
+            if (n > 0) check_depth(at);
+            auto* node = make<detail::tuple_node>(detail::tuple_node::bytes(n), n);
             if (n == 0) {
-                emit(
-                    term_access::adopt(make<detail::tuple_node>(detail::tuple_node::bytes(0), 0u)));
+                emit(term_access::adopt(node));
                 return;
             }
-            open(t, at, n);
+            std::uninitialized_default_construct_n(node->elems(), n);
+            open(t, at, node, node->elems(), n);
             return;
         }
         case LIST_EXT: {
             std::uint32_t n = u32();
             if (std::uint64_t(n) + 1 > left())
                 fail(at, fmt::format("list of {} elements in {} bytes", n, left()));
-            open(t, at, n + 1, n);
+            if (n == 0) return; // [ | Tail] is Tail: the next term stands for the list
+            check_depth(at);
+            auto* node = make<detail::list_node>(detail::list_node::bytes(n), n);
+            std::uninitialized_default_construct_n(node->elems(), n);
+            open(t, at, node, node->elems(), n + 1, n);
             return;
         }
         case MAP_EXT: {
             std::uint32_t n = u32();
             if (std::uint64_t(n) * 2 > left())
                 fail(at, fmt::format("map of {} pairs in {} bytes", n, left()));
+            if (n > 0) check_depth(at);
+            auto* node = make<detail::map_node>(detail::map_node::bytes(n), n);
             if (n == 0) {
-                emit(term_access::adopt(make<detail::map_node>(detail::map_node::bytes(0), 0u)));
+                emit(term_access::adopt(node));
                 return;
             }
-            open(t, at, n * 2, n);
+            std::uninitialized_default_construct_n(node->entries(), n);
+            // Keys and values alternate: the entries seen as a sequence of terms.
+            open(t, at, node, reinterpret_cast<term*>(node->entries()), n * 2);
             return;
         }
         case NEW_PID_EXT:
-        case PID_EXT:
+        case PID_EXT: {
+            check_depth(at);
+            auto* node = make<detail::pid_node>(sizeof(detail::pid_node));
+            open(t, at, node, &node->node, 1);
+            return;
+        }
         case NEW_PORT_EXT:
         case V4_PORT_EXT:
-        case PORT_EXT:
-        case REFERENCE_EXT:
-            open(t, at, 1);
+        case PORT_EXT: {
+            check_depth(at);
+            auto* node = make<detail::port_node>(sizeof(detail::port_node));
+            open(t, at, node, &node->node, 1);
             return;
+        }
+        case REFERENCE_EXT:
         case NEWER_REFERENCE_EXT:
         case NEW_REFERENCE_EXT: {
-            std::uint32_t n = u16();
+            std::uint32_t n = t == REFERENCE_EXT ? 1 : u16();
             if (n < 1 || n > 5) fail(at, fmt::format("reference of {} words (1..5 allowed)", n));
-            open(t, at, 1, n);
+            check_depth(at);
+            auto* node = make<detail::ref_node>(sizeof(detail::ref_node));
+            open(t, at, node, &node->node, 1, n);
             return;
         }
         case EXPORT_EXT:
-            open(t, at, 3);
+            open_stacked(t, at, 3);
             return;
         case NEW_FUN_EXT: {
             std::size_t size_at = pos_;
@@ -814,7 +881,7 @@ class decoder {
             if (std::uint64_t(num_free) + 4 > left())
                 fail(at, fmt::format("fun with {} free variables in {} bytes", num_free, left()));
             (void)size_at, (void)arity, (void)index; // read again from the input when complete
-            open(t, at, 4 + num_free, num_free);
+            open_stacked(t, at, 4 + num_free);
             return;
         }
         case FUN_EXT:
@@ -832,121 +899,99 @@ class decoder {
 
     // A finished value: becomes the result or the next child of the innermost container;
     // containers whose last child arrived are completed in turn.
-    void emit(term v) {
+    void emit(term&& v) {
         for (;;) {
             if (frames_.empty()) {
                 result_ = std::move(v);
                 done_ = true;
                 return;
             }
-            values_.push_back(std::move(v));
             frame& f = frames_.back();
-            if (--f.remaining > 0) return;
-            v = complete(f);
-            values_.resize(f.base);
+            if (f.slot) {
+                ::new (f.slot++) term(std::move(v)); // over a [] slot: nothing to release
+                if (--f.remaining > 1) return;
+                if (f.remaining == 1) {
+                    if (f.tag == LIST_EXT) f.slot = &static_cast<detail::list_node*>(f.node)->tail;
+                    return;
+                }
+                v = complete_in_place(f);
+            } else {
+                values_.push_back(std::move(v));
+                if (--f.remaining > 0) return;
+                v = complete(f);
+                values_.resize(f.base);
+            }
             frames_.pop_back();
         }
     }
 
-    term&& node_child(const frame& f) {
-        term& n = values_[f.base];
-        if (!n.is_atom()) fail(f.at, "node name is not an atom");
-        return std::move(n);
-    }
-
-    // Builds a finished container from its children at the top of the value stack (moved into
-    // the payload, which has their exact number of slots). Everything that may fail is checked
-    // before the payload is made, except map key order and uniqueness, which are checked in
-    // the payload, held by a term so that a failure releases it.
-    term complete(const frame& f) {
-        auto first = values_.begin() + std::ptrdiff_t(f.base);
-        auto count = std::size_t(values_.end() - first);
+    // Completes a container built in place (its frame still open, so that a failure here
+    // releases the payload).
+    term complete_in_place(frame& f) {
         switch (f.tag) {
-        case SMALL_TUPLE_EXT:
-        case LARGE_TUPLE_EXT: {
-            auto* n =
-                make<detail::tuple_node>(detail::tuple_node::bytes(count), std::uint32_t(count));
-            std::uninitialized_move(first, values_.end(), n->elems());
-            return term_access::adopt(n);
-        }
-        case LIST_EXT: {
-            term tail = std::move(values_.back());
-            --count;
-            if (count == 0) return tail;
-            if (tail.is_cons()) fail(f.at, "internal: list tail not joined");
-            auto* n =
-                make<detail::list_node>(detail::list_node::bytes(count), std::uint32_t(count));
-            std::uninitialized_move(first, values_.end() - 1, n->elems());
-            n->tail = std::move(tail);
-            return term_access::adopt(n);
-        }
+        case LIST_EXT:
+            static_cast<detail::list_node*>(f.node)->size = f.len;
+            break;
         case MAP_EXT: {
-            std::size_t pairs = count / 2;
-            auto* n = make<detail::map_node>(detail::map_node::bytes(pairs), std::uint32_t(pairs));
-            term owner = term_access::adopt(n);
-            auto* e = n->entries();
-            bool sorted = true;
-            for (std::size_t i = 0; i < pairs; ++i) {
-                ::new (e + i) std::pair<term, term>(std::move(first[std::ptrdiff_t(2 * i)]),
-                                                    std::move(first[std::ptrdiff_t(2 * i + 1)]));
-                if (i > 0 && sorted && !(e[i - 1].first < e[i].first)) sorted = false;
-            }
-            if (!sorted) {
+            auto* m = static_cast<detail::map_node*>(f.node);
+            auto* e = m->entries();
+            std::size_t n = m->size;
+            std::size_t i = 1;
+            while (i < n && e[i - 1].first < e[i].first)
+                ++i;
+            if (i < n) {
                 // Maps above 32 keys come in Erlang's hash order.
-                std::sort(e, e + pairs,
-                          [](const auto& a, const auto& b) { return a.first < b.first; });
-                for (std::size_t i = 1; i < pairs; ++i)
-                    if (e[i - 1].first == e[i].first) fail(f.at, "map with duplicate keys");
+                std::sort(e, e + n, [](const auto& a, const auto& b) { return a.first < b.first; });
+                for (std::size_t k = 1; k < n; ++k)
+                    if (e[k - 1].first == e[k].first) fail(f.at, "map with duplicate keys");
             }
-            return owner;
+            break;
         }
         case NEW_PID_EXT:
         case PID_EXT: {
-            node_child(f);
-            std::uint32_t id = u32(), serial = u32();
-            std::uint32_t creation = f.tag == NEW_PID_EXT ? u32() : u8();
-            auto* n = make<detail::pid_node>(sizeof(detail::pid_node));
-            n->node = node_child(f);
-            n->id = id;
-            n->serial = serial;
-            n->creation = creation;
-            return term_access::adopt(n);
+            auto* n = static_cast<detail::pid_node*>(f.node);
+            if (!n->node.is_atom()) fail(f.at, "node name is not an atom");
+            n->id = u32();
+            n->serial = u32();
+            n->creation = f.tag == NEW_PID_EXT ? u32() : u8();
+            break;
         }
         case NEW_PORT_EXT:
         case V4_PORT_EXT:
         case PORT_EXT: {
-            node_child(f);
-            std::uint64_t id = f.tag == V4_PORT_EXT ? u64() : u32();
-            std::uint32_t creation = f.tag == PORT_EXT ? u8() : u32();
-            auto* n = make<detail::port_node>(sizeof(detail::port_node));
-            n->node = node_child(f);
-            n->id = id;
-            n->creation = creation;
-            return term_access::adopt(n);
+            auto* n = static_cast<detail::port_node*>(f.node);
+            if (!n->node.is_atom()) fail(f.at, "node name is not an atom");
+            n->id = f.tag == V4_PORT_EXT ? u64() : u32();
+            n->creation = f.tag == PORT_EXT ? u8() : u32();
+            break;
         }
         case NEWER_REFERENCE_EXT:
         case NEW_REFERENCE_EXT:
         case REFERENCE_EXT: {
-            node_child(f);
-            std::array<std::uint32_t, 5> words{};
-            std::uint32_t creation, len;
+            auto* n = static_cast<detail::ref_node*>(f.node);
+            if (!n->node.is_atom()) fail(f.at, "node name is not an atom");
+            n->len = std::uint8_t(f.len);
             if (f.tag == REFERENCE_EXT) {
-                len = 1;
-                words[0] = u32();
-                creation = u8();
+                n->words[0] = u32();
+                n->creation = u8();
             } else {
-                len = f.len;
-                creation = f.tag == NEWER_REFERENCE_EXT ? u32() : u8();
+                n->creation = f.tag == NEWER_REFERENCE_EXT ? u32() : u8();
                 for (std::size_t i = 0; i < f.len; ++i)
-                    words[i] = u32();
+                    n->words[i] = u32();
             }
-            auto* n = make<detail::ref_node>(sizeof(detail::ref_node));
-            n->node = node_child(f);
-            n->creation = creation;
-            n->len = std::uint8_t(len);
-            n->words = words;
-            return term_access::adopt(n);
+            break;
         }
+        default: // tuples
+            break;
+        }
+        return term_access::adopt(std::exchange(f.node, nullptr));
+    }
+
+    // Builds a finished export or local fun from its children at the top of the value stack.
+    term complete(const frame& f) {
+        auto first = values_.begin() + std::ptrdiff_t(f.base);
+        auto count = std::size_t(values_.end() - first);
+        switch (f.tag) {
         case EXPORT_EXT: {
             if (!first[0].is_atom() || !first[1].is_atom())
                 fail(f.at, "export fun module and function must be atoms");

@@ -107,41 +107,27 @@ term atom_term(std::string_view name, bool intern) {
         // copy of the name, which lives as long as the program (atoms are never removed, so
         // entries cannot go stale).
         struct entry {
+            std::uint64_t w1 = 0, w2 = 0;
             const char* text = nullptr;
             std::uint32_t size = 0;
             atom a;
         };
         thread_local std::array<entry, 1024> cache;
-        // Hashed and compared eight bytes at a time (atoms are short; a collision only costs a
-        // table lookup). Reads stay within the name.
-        const char* p = name.data();
-        std::size_t n = name.size();
-        auto word = [](const char* b, std::size_t len) { // len <= 8 bytes, little-endian
-            std::uint64_t w = 0;
-            if (len == 8) {
-                std::memcpy(&w, b, 8);
-            } else {
-                for (std::size_t k = 0; k < len; ++k)
-                    w |= std::uint64_t(static_cast<unsigned char>(b[k])) << (8 * k);
-            }
-            return w;
-        };
-        std::uint64_t h = n * 0x9E3779B97F4A7C15ull;
-        for (std::size_t i = 0; i < n; i += 8) {
-            h = (h ^ word(p + i, std::min<std::size_t>(8, n - i))) * 0xBF58476D1CE4E5B9ull;
-            h ^= h >> 31;
-        }
-        entry& e = cache[(h ^ (h >> 20) ^ (h >> 40)) & 1023];
-        if (e.size == n && e.text) {
-            std::size_t i = 0;
-            for (; i + 8 <= n; i += 8)
-                if (word(e.text + i, 8) != word(p + i, 8)) break;
-            if (i + 8 > n && word(e.text + i, n - i) == word(p + i, n - i)) return term(e.a);
-        }
+        // Names up to 16 bytes are identified by their size and two words (atom_words), which
+        // also make the hash; longer ones are compared in full.
+        std::uint64_t w1, w2;
+        atom_words(name, w1, w2);
+        std::uint64_t h = (w1 ^ (w2 * 0x9E3779B97F4A7C15ull) ^ name.size()) * 0xBF58476D1CE4E5B9ull;
+        entry& e = cache[(h >> 40) & 1023];
+        if (e.size == name.size() && e.w1 == w1 && e.w2 == w2 && e.text &&
+            (name.size() <= 16 || std::memcmp(e.text, name.data(), name.size()) == 0))
+            return term(e.a);
         atom a(name);
         std::string_view stored = a.name();
         e.text = stored.data();
         e.size = std::uint32_t(stored.size());
+        e.w1 = w1;
+        e.w2 = w2;
         e.a = a;
         return term(a);
     }
