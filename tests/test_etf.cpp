@@ -353,7 +353,7 @@ TEST_CASE("decoded payloads outlive their message and are shared safely", "[etf]
     CHECK(error_offset(deep, o) == deep.size() - 3); // its tag: 2 elements in 1 byte
 }
 
-TEST_CASE("list tails that are lists are joined, in linear time", "[etf][hardening]") {
+TEST_CASE("list tails that are lists are joined in linear time", "[etf][hardening]") {
     // [0 | [1 | [2 | ...]]] sent as 100 000 nested LIST_EXT of one element each, then a
     // string tail: one flat list, without nesting limits (the result is not nested).
     bytes chain = {131};
@@ -380,7 +380,7 @@ TEST_CASE("list tails that are lists are joined, in linear time", "[etf][hardeni
                              "6C000000FF610B6A")) == 8);
 }
 
-TEST_CASE("maps in hash order are sorted; duplicate keys fail in place", "[etf][map]") {
+TEST_CASE("maps in hash order are sorted and duplicate keys fail in place", "[etf][map]") {
     std::vector<std::pair<term, term>> kv;
     for (int i = 0; i < 40; ++i)
         kv.emplace_back(term(i), term(i * 2));
