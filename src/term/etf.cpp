@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -584,16 +585,18 @@ class decoder {
     }
     std::uint32_t u32() {
         need(4);
-        std::uint32_t v = 0;
-        for (int i = 0; i < 4; ++i)
-            v = (v << 8) | in_[pos_++];
+        std::uint32_t v;
+        std::memcpy(&v, in_.data() + pos_, 4);
+        pos_ += 4;
+        if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
         return v;
     }
     std::uint64_t u64() {
         need(8);
-        std::uint64_t v = 0;
-        for (int i = 0; i < 8; ++i)
-            v = (v << 8) | in_[pos_++];
+        std::uint64_t v;
+        std::memcpy(&v, in_.data() + pos_, 8);
+        pos_ += 8;
+        if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
         return v;
     }
     std::span<const std::uint8_t> take(std::size_t n) {
@@ -899,7 +902,20 @@ class decoder {
 
     // A finished value: becomes the result or the next child of the innermost container;
     // containers whose last child arrived are completed in turn.
-    void emit(term&& v) {
+    // The common case inline: a child that is not its container's last nor a list's tail.
+    [[gnu::always_inline]] void emit(term&& v) {
+        if (!frames_.empty()) {
+            frame& f = frames_.back();
+            if (f.slot && f.remaining > 2) {
+                ::new (f.slot++) term(std::move(v)); // over a [] slot: nothing to release
+                --f.remaining;
+                return;
+            }
+        }
+        emit_rest(std::move(v));
+    }
+
+    [[gnu::noinline]] void emit_rest(term&& v) {
         for (;;) {
             if (frames_.empty()) {
                 result_ = std::move(v);
@@ -925,6 +941,15 @@ class decoder {
         }
     }
 
+    // Term order of map keys, with a shortcut for the common keys: interned atoms.
+    static bool key_less(const term& a, const term& b) noexcept {
+        if (term_access::tag(a) == term_tag::atom && term_access::tag(b) == term_tag::atom) {
+            auto x = term_access::atom_index(a), y = term_access::atom_index(b);
+            return x != y && a.as_atom().name() < b.as_atom().name();
+        }
+        return a < b;
+    }
+
     // Completes a container built in place (its frame still open, so that a failure here
     // releases the payload).
     term complete_in_place(frame& f) {
@@ -937,7 +962,7 @@ class decoder {
             auto* e = m->entries();
             std::size_t n = m->size;
             std::size_t i = 1;
-            while (i < n && e[i - 1].first < e[i].first)
+            while (i < n && key_less(e[i - 1].first, e[i].first))
                 ++i;
             if (i < n) {
                 // Maps above 32 keys come in Erlang's hash order.

@@ -118,10 +118,17 @@ term atom_term(std::string_view name, bool intern) {
         std::uint64_t w1, w2;
         atom_words(name, w1, w2);
         std::uint64_t h = (w1 ^ (w2 * 0x9E3779B97F4A7C15ull) ^ name.size()) * 0xBF58476D1CE4E5B9ull;
-        entry& e = cache[(h >> 40) & 1023];
-        if (e.size == name.size() && e.w1 == w1 && e.w2 == w2 && e.text &&
-            (name.size() <= 16 || std::memcmp(e.text, name.data(), name.size()) == 0))
-            return term(e.a);
+        // Two ways: the entry at the hashed index or its neighbour; a new atom goes first and
+        // pushes the previous first one to the neighbour.
+        std::size_t idx = (h >> 40) & 1023;
+        auto hit = [&](const entry& e) {
+            return e.size == name.size() && e.w1 == w1 && e.w2 == w2 && e.text &&
+                   (name.size() <= 16 || std::memcmp(e.text, name.data(), name.size()) == 0);
+        };
+        if (hit(cache[idx])) return term(cache[idx].a);
+        if (hit(cache[idx ^ 1])) return term(cache[idx ^ 1].a);
+        cache[idx ^ 1] = cache[idx];
+        entry& e = cache[idx];
         atom a(name);
         std::string_view stored = a.name();
         e.text = stored.data();
