@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <erl/detail/term_util.hpp>
 #include <erl/etf.hpp>
 #include <erl/term.hpp>
 
@@ -351,6 +352,18 @@ TEST_CASE("decoded payloads outlive their message and are shared safely", "[etf]
     CHECK(etf::decode(deep, o).is_tuple(1));
     deep[deep.size() - 2] = 2; // the innermost tuple lacks an element: all built is released
     CHECK(error_offset(deep, o) == deep.size() - 3); // its tag: 2 elements in 1 byte
+}
+
+TEST_CASE("arena and per-payload decoding give the same terms and errors", "[etf][arena]") {
+    const auto plain = etf::encode(zoo()), packed = etf::encode(zoo(), {.compression = 6});
+    auto previous = erl::detail::set_decode_arena_limit(0); // one block per payload
+    term t = etf::decode(plain), z = etf::decode(packed);
+    for (std::size_t n = 1; n < plain.size(); n += 7)
+        error_offset(bytes(plain.begin(), plain.begin() + std::ptrdiff_t(n)));
+    erl::detail::set_decode_arena_limit(previous);
+    CHECK(t == zoo());
+    CHECK(z == zoo());
+    CHECK(t == etf::decode(plain));
 }
 
 TEST_CASE("list tails that are lists are joined in linear time", "[etf][hardening]") {

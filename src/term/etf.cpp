@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -416,7 +417,7 @@ thread_local decode_stacks t_stacks;
 // and one free per message instead of one per payload. A payload copied out of such a message
 // keeps the whole arena alive, so larger inputs get one heap block per payload instead, which
 // bounds what a kept sub-term can retain to a small multiple of this size.
-constexpr std::size_t arena_max_input = std::size_t(256) << 10;
+std::atomic<std::size_t> arena_max_input{std::size_t(256) << 10};
 
 // The first arena chunk: enough for typical messages (payload headers, 16 bytes per element
 // and the bytes of binaries: about 1.5 to 3 times the input); a short estimate only costs a
@@ -430,7 +431,7 @@ class decoder {
     decoder(std::span<const std::uint8_t> in, const decode_options& o, std::size_t pos,
             bool inflated)
         : in_(in), opts_(o), pos_(pos), inflated_(inflated),
-          use_arena_(in.size() - pos <= arena_max_input),
+          use_arena_(in.size() - pos <= arena_max_input.load(std::memory_order_relaxed)),
           arena_(use_arena_ ? first_chunk_size(in.size() - pos) : 0) {
         intern_ = atom::table_size() < opts_.atom_table_limit;
         if (!t_stacks.busy) {
@@ -873,17 +874,16 @@ class decoder {
             open_stacked(t, at, 3);
             return;
         case NEW_FUN_EXT: {
-            std::size_t size_at = pos_;
+            // Size, Arity, Uniq (16), Index, NumFree: read again from the input when complete.
             std::uint32_t size = u32();
-            std::uint8_t arity = u8();
-            auto uniq = take(16);
-            std::uint32_t index = u32();
+            u8();
+            take(16);
+            u32();
             std::uint32_t num_free = u32();
             if (size < 29 || size - 29 > left())
                 fail(at, "fun size field disagrees with the input");
             if (std::uint64_t(num_free) + 4 > left())
                 fail(at, fmt::format("fun with {} free variables in {} bytes", num_free, left()));
-            (void)size_at, (void)arity, (void)index; // read again from the input when complete
             open_stacked(t, at, 4 + num_free);
             return;
         }
@@ -1077,6 +1077,14 @@ class decoder {
 };
 
 } // namespace
+
+} // namespace etf
+
+std::size_t detail::set_decode_arena_limit(std::size_t max_input) noexcept {
+    return etf::arena_max_input.exchange(max_input);
+}
+
+namespace etf {
 
 term decode(std::span<const std::uint8_t> bytes, const decode_options& opts) {
     if (bytes.empty()) throw etf_error(0, "empty input");

@@ -38,6 +38,10 @@ inline void atom_words(std::string_view s, std::uint64_t& w1, std::uint64_t& w2)
         w1 = w2 = 0;
     }
 }
+// Inputs up to this many bytes are decoded into one arena (docs/terms.md, "Memory of decoded
+// terms"); larger ones into one block per payload. Returns the previous limit. For tests and
+// the fuzzer, which exercise both ways.
+std::size_t set_decode_arena_limit(std::size_t max_input) noexcept;
 // An atom term: interned if `intern` and short enough for the atom table, else atom text.
 term atom_term(std::string_view name, bool intern);
 // Whether a code point may appear in an Erlang string printed as "..." by us.
