@@ -711,10 +711,13 @@ class decoder {
                                      opts_.max_bignum_bytes));
             std::uint8_t sign = u8();
             if (sign > 1) fail(at + 1, "bad integer sign byte");
-            if (n <= 8) { // the int64 range and a little beyond, without a bigint
-                auto raw = take(n);
+            auto raw = take(n);
+            std::size_t len = n; // without the zero digits on top
+            while (len > 0 && raw[len - 1] == 0)
+                --len;
+            if (len <= 8) { // the int64 fast path, if it fits
                 std::uint64_t m = 0;
-                for (std::size_t i = n; i-- > 0;)
+                for (std::size_t i = len; i-- > 0;)
                     m = m << 8 | raw[i];
                 if (sign == 0 && m <= std::uint64_t(INT64_MAX)) {
                     emit(term(std::int64_t(m)));
@@ -724,18 +727,16 @@ class decoder {
                     emit(term(std::int64_t(0 - m)));
                     return;
                 }
-                pos_ -= n;
             }
-            bigint b = bigint::from_le_bytes(take(n), sign == 1);
-            if (b.fits_int64()) {
-                emit(term(b.to_int64()));
-                return;
-            }
-            auto l = b.limbs();
+            // The 32-bit limbs of the magnitude, built in the payload (the top one not 0).
+            std::size_t limbs = (len + 3) / 4;
             auto* node =
-                make<detail::big_node>(detail::big_node::bytes(l.size()), std::uint32_t(l.size()));
-            std::memcpy(detail::trailing<std::uint32_t>(node), l.data(), l.size() * 4);
-            node->small = b.negative() ? 1 : 0;
+                make<detail::big_node>(detail::big_node::bytes(limbs), std::uint32_t(limbs));
+            auto* l = detail::trailing<std::uint32_t>(node);
+            std::fill_n(l, limbs, 0u);
+            for (std::size_t i = 0; i < len; ++i)
+                l[i / 4] |= std::uint32_t(raw[i]) << (8 * (i % 4));
+            node->small = sign;
             emit(term_access::adopt(node));
             return;
         }
