@@ -421,9 +421,11 @@ std::atomic<std::size_t> arena_max_input{std::size_t(256) << 10};
 
 // The first arena chunk: enough for typical messages (payload headers, 16 bytes per element
 // and the bytes of binaries: about 1.5 to 3 times the input); a short estimate only costs a
-// further chunk.
+// further chunk (each at least twice the previous). Capped, because `input` may hold more than
+// this term (decode_body on a distribution message), and a short first term must not reserve
+// three times the rest of the message.
 std::size_t first_chunk_size(std::size_t input) noexcept {
-    return (3 * input + 256 + 15) & ~std::size_t(15);
+    return std::min<std::size_t>((3 * input + 256 + 15) & ~std::size_t(15), 64 << 10);
 }
 
 class decoder {
