@@ -1,14 +1,18 @@
 #include <catch2/catch.hpp>
 
+#include <erl/detail/term_util.hpp>
 #include <erl/etf.hpp>
 #include <erl/term.hpp>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace erl::literals;
 using erl::term;
@@ -204,8 +208,11 @@ TEST_CASE("malformed ETF is rejected with the offset", "[etf][hardening]") {
                              "770162"
                              "62000001FF")) == 1); // arity 511
     // An atom of 256 characters.
-    bytes a256 = {131, 118, 1, 0};
-    a256.insert(a256.end(), 256, 'a');
+    bytes a256(4 + 256, 'a'); // built whole: GCC 12 misreports insert() into a small vector
+    a256[0] = 131;
+    a256[1] = 118;
+    a256[2] = 1;
+    a256[3] = 0;
     CHECK(error_offset(a256) == 1);
     // NEW_FUN_EXT whose Size disagrees with its content.
     auto fun_bytes = unhex("8370"
@@ -245,8 +252,9 @@ TEST_CASE("length fields are checked against the input before allocating", "[etf
     small.max_inflated_size = 100;
     CHECK(error_offset(z, small) == 1);
     // Bignums above the digit limit.
-    bytes big = {131, 111, 0, 0, 0x80, 0, 0};
-    big.resize(big.size() + 0x8000, 1);
+    bytes big(7 + 0x8000, 1);
+    for (std::size_t i = 0; i < 7; ++i)
+        big[i] = std::array<std::uint8_t, 7>{131, 111, 0, 0, 0x80, 0, 0}[i];
     CHECK(error_offset(big) == 1);
 }
 
@@ -288,6 +296,122 @@ TEST_CASE("nesting depth is limited without recursion", "[etf][hardening]") {
     term l = etf::decode(chain, o);
     CHECK(l.size() == 1000);
     CHECK(l.is_proper_list());
+}
+
+TEST_CASE("decoded payloads outlive their message and are shared safely", "[etf][arena]") {
+    // A small message is built into one arena; parts copied out keep it alive.
+    term part, bin, inner;
+    {
+        term msg = etf::decode(etf::encode(term::parse(
+            "{'$gen_call', {a, b}, {put, <<\"key\">>, #{x => [1, 2.5, <<\"v\">>], y => {}}}}")));
+        part = msg[2][2];
+        bin = msg[2][1];
+        inner = erl::tuple(msg[1], (*msg[2][2].find("x"_a))[2]);
+    }
+    CHECK(bin.as_string_view() == "key");
+    CHECK(part == term::parse("#{x => [1, 2.5, <<\"v\">>], y => {}}"));
+    CHECK(inner == term::parse("{{a, b}, <<\"v\">>}"));
+    part = term();
+    CHECK(inner[1].as_string_view() == "v");
+    // Copies on other threads.
+    term shared = etf::decode(etf::encode(zoo()));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i)
+        threads.emplace_back([t = shared] {
+            for (int k = 0; k < 1000; ++k) {
+                term c = t[k % 20];
+                (void)c.hash();
+            }
+        });
+    shared = term();
+    for (auto& th : threads)
+        th.join();
+    // Above 256 KiB of input, payloads are allocated one by one: the same terms come out.
+    std::vector<term> many;
+    for (int i = 0; i < 40000; ++i)
+        many.push_back(erl::tuple(i, "ok"_a, term("payload")));
+    term big = term::list_from(many);
+    auto b = etf::encode(big);
+    REQUIRE(b.size() > (256u << 10));
+    term back = etf::decode(b);
+    CHECK(back == big);
+    term kept = back[39999];
+    back = term();
+    CHECK(kept == erl::tuple(39999, "ok"_a, term("payload")));
+    for (std::size_t cut : {b.size() - 1, b.size() / 2, std::size_t(300)})
+        CHECK(error_offset(bytes(b.begin(), b.begin() + std::ptrdiff_t(cut))) <= cut);
+    // Deep nesting, allocated one by one and destroyed without recursion.
+    bytes deep = {131};
+    for (int i = 0; i < 150000; ++i) {
+        deep.push_back(104);
+        deep.push_back(1);
+    }
+    deep.push_back(106);
+    etf::decode_options o;
+    o.max_depth = 200000;
+    CHECK(etf::decode(deep, o).is_tuple(1));
+    deep[deep.size() - 2] = 2; // the innermost tuple lacks an element: all built is released
+    CHECK(error_offset(deep, o) == deep.size() - 3); // its tag: 2 elements in 1 byte
+}
+
+TEST_CASE("arena and per-payload decoding give the same terms and errors", "[etf][arena]") {
+    const auto plain = etf::encode(zoo()), packed = etf::encode(zoo(), {.compression = 6});
+    auto previous = erl::detail::set_decode_arena_limit(0); // one block per payload
+    term t = etf::decode(plain), z = etf::decode(packed);
+    for (std::size_t n = 1; n < plain.size(); n += 7)
+        error_offset(bytes(plain.begin(), plain.begin() + std::ptrdiff_t(n)));
+    erl::detail::set_decode_arena_limit(previous);
+    CHECK(t == zoo());
+    CHECK(z == zoo());
+    CHECK(t == etf::decode(plain));
+}
+
+TEST_CASE("list tails that are lists are joined in linear time", "[etf][hardening]") {
+    // [0 | [1 | [2 | ...]]] sent as 100 000 nested LIST_EXT of one element each, then a
+    // string tail: one flat list, without nesting limits (the result is not nested).
+    bytes chain = {131};
+    for (int i = 0; i < 100000; ++i)
+        chain.insert(chain.end(), {108, 0, 0, 0, 1, 97, std::uint8_t(i % 200)});
+    chain.insert(chain.end(), {107, 0, 2, 'h', 'i'});
+    term l = etf::decode(chain);
+    REQUIRE(l.size() == 100002);
+    CHECK(l.is_proper_list());
+    CHECK(l[99999].as_int64() == 99999 % 200);
+    CHECK(l[100001].as_int64() == 'i');
+    // Zero-element lists in the chain, and an improper end.
+    CHECK(etf::decode(unhex("836C00000001610A"
+                            "6C00000000"
+                            "6C00000001610B"
+                            "6C00000000"
+                            "610C")) == erl::improper_list({term(10), term(11)}, term(12)));
+    CHECK(etf::decode(unhex("836C00000001610A"
+                            "6B0000")) == erl::list(10)); // empty string tail
+    // Truncated inside a joined tail; a joined tail longer than the input.
+    CHECK(error_offset(unhex("836C00000001610A"
+                             "6C00000002610B61")) == 16);
+    CHECK(error_offset(unhex("836C00000001610A"
+                             "6C000000FF610B6A")) == 8);
+}
+
+TEST_CASE("maps in hash order are sorted and duplicate keys fail in place", "[etf][map]") {
+    std::vector<std::pair<term, term>> kv;
+    for (int i = 0; i < 40; ++i)
+        kv.emplace_back(term(i), term(i * 2));
+    term m = term::map_from(kv);
+    // Re-encode with the keys in reverse order, as a hash-ordered map would come.
+    bytes b = {131, 116, 0, 0, 0, 40};
+    for (int i = 39; i >= 0; --i) {
+        etf::encode_body(b, term(i));
+        etf::encode_body(b, term(i * 2));
+    }
+    CHECK(etf::decode(b) == m);
+    // Duplicates, inside a container: the partly built payloads are released.
+    bytes d = {131, 104, 2, 109, 0, 0, 0, 1, 'x', 116, 0, 0, 0, 3};
+    for (int k : {5, 6, 5}) {
+        etf::encode_body(d, term(k));
+        etf::encode_body(d, term("v"));
+    }
+    CHECK(error_offset(d) == 9);
 }
 
 TEST_CASE("atoms from the network cannot fill the atom table", "[etf][atoms]") {

@@ -23,6 +23,8 @@ class bigint {
     static bigint from_uint64(std::uint64_t v, bool negative = false);
     // ETF's SMALL_BIG/LARGE_BIG digits: magnitude bytes, least significant first.
     static bigint from_le_bytes(std::span<const std::uint8_t> bytes, bool negative);
+    // A magnitude of 32-bit limbs, least significant first (leading zero limbs are dropped).
+    static bigint from_limbs(std::span<const std::uint32_t> limbs, bool negative);
     // The integer part of a finite double (exact: doubles >= 2^53 are integers).
     static bigint from_double(double d);
     // Digits in `base` (2..36), optional leading '-' or '+'; '_' separators are not accepted

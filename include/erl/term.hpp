@@ -94,7 +94,9 @@ class term {
         swap(tmp);
         return *this;
     }
-    ~term() { release(); }
+    ~term() {
+        if (heap()) release();
+    }
     void swap(term& o) noexcept {
         std::swap(tag_, o.tag_);
         std::swap(u_, o.u_);

@@ -35,6 +35,14 @@ bigint bigint::from_le_bytes(std::span<const std::uint8_t> bytes, bool negative)
     return b;
 }
 
+bigint bigint::from_limbs(std::span<const std::uint32_t> limbs, bool negative) {
+    bigint b;
+    b.mag_.assign(limbs.begin(), limbs.end());
+    b.neg_ = negative;
+    b.trim();
+    return b;
+}
+
 bigint bigint::from_double(double d) {
     d = std::trunc(d);
     bigint b;

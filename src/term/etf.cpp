@@ -5,6 +5,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -206,7 +208,7 @@ struct writer {
             u8(NIL_EXT);
             return;
         case term_tag::tuple: {
-            const auto& e = term_access::as<detail::tuple_node>(t).elems;
+            auto e = term_access::as<detail::tuple_node>(t).elements();
             ensure(5);
             if (e.size() <= 255) {
                 put8(SMALL_TUPLE_EXT);
@@ -221,7 +223,7 @@ struct writer {
         }
         case term_tag::list: {
             const auto& ln = term_access::as<detail::list_node>(t);
-            const auto& e = ln.elems;
+            auto e = ln.elements();
             const term& tail = ln.tail;
             // Lists of bytes go as STRING_EXT, as OTP sends them.
             if (tail.is_nil() && e.size() <= 65535) {
@@ -256,7 +258,7 @@ struct writer {
             return;
         }
         case term_tag::map: {
-            const auto& e = term_access::as<detail::map_node>(t).entries;
+            auto e = term_access::as<detail::map_node>(t).entries();
             ensure(5);
             put8(MAP_EXT);
             put32(std::uint32_t(e.size()));
@@ -268,16 +270,16 @@ struct writer {
         }
         case term_tag::bits: {
             const auto& n = term_access::as<detail::bits_node>(t);
-            ensure(6 + n.bytes.size());
-            if (n.tail_bits == 8) {
+            ensure(6 + n.size);
+            if (n.tail_bits() == 8) {
                 put8(BINARY_EXT);
-                put32(std::uint32_t(n.bytes.size()));
+                put32(std::uint32_t(n.size));
             } else {
                 put8(BIT_BINARY_EXT);
-                put32(std::uint32_t(n.bytes.size()));
-                put8(n.tail_bits);
+                put32(std::uint32_t(n.size));
+                put8(n.tail_bits());
             }
-            putn(n.bytes.data(), n.bytes.size());
+            putn(n.bytes().data(), n.size);
             return;
         }
         case term_tag::pid: {
@@ -328,12 +330,12 @@ struct writer {
             u8(n.arity);
             bytes(n.uniq);
             u32(n.index);
-            u32(std::uint32_t(n.free_vars.size()));
+            u32(n.num_free);
             value(n.module);
             value(n.old_index);
             value(n.old_uniq);
             value(n.pid);
-            for (const auto& v : n.free_vars)
+            for (const auto& v : n.free_vars())
                 value(v);
             auto size = std::uint32_t(offset() - size_at);
             for (int i = 0; i < 4; ++i)
@@ -388,16 +390,17 @@ std::vector<std::uint8_t> encode(const term& t, const encode_options& opts) {
 namespace {
 
 struct frame {
-    std::uint8_t tag;
+    // Tuples, lists, maps, pids, ports and references: the payload is made when the container
+    // opens (its slots []) and the children are decoded straight into it; `slot` is the next
+    // child's place. Export and local funs gather their children on the value stack instead
+    // (slot and node null, children from `base`).
+    term* slot;
+    detail::term_node* node;
+    std::size_t base;
+    std::size_t at;          // offset of the tag, for errors (NEW_FUN_EXT: its header follows)
     std::uint32_t remaining; // children still to come
-    std::size_t base;        // index of the first child in the value stack
-    std::size_t at;          // offset of the tag, for errors
-    std::uint32_t len = 0;   // element count / reference length
-    // NEW_FUN_EXT header
-    std::size_t size_at = 0;
-    std::uint32_t fun_size = 0, fun_index = 0;
-    std::uint8_t fun_arity = 0;
-    std::array<std::uint8_t, 16> uniq{};
+    std::uint32_t len;       // list: elements announced so far; reference: words
+    std::uint8_t tag;
 };
 
 // The decoder's two stacks, kept per thread between decodes so that a decode allocates only
@@ -410,11 +413,28 @@ struct decode_stacks {
 };
 thread_local decode_stacks t_stacks;
 
+// Messages up to this size are decoded into one arena (see term_nodes.hpp): one allocation
+// and one free per message instead of one per payload. A payload copied out of such a message
+// keeps the whole arena alive, so larger inputs get one heap block per payload instead, which
+// bounds what a kept sub-term can retain to a small multiple of this size.
+std::atomic<std::size_t> arena_max_input{std::size_t(256) << 10};
+
+// The first arena chunk: enough for typical messages (payload headers, 16 bytes per element
+// and the bytes of binaries: about 1.5 to 3 times the input); a short estimate only costs a
+// further chunk (each at least twice the previous). Capped, because `input` may hold more than
+// this term (decode_body on a distribution message), and a short first term must not reserve
+// three times the rest of the message.
+std::size_t first_chunk_size(std::size_t input) noexcept {
+    return std::min<std::size_t>((3 * input + 256 + 15) & ~std::size_t(15), 64 << 10);
+}
+
 class decoder {
   public:
     decoder(std::span<const std::uint8_t> in, const decode_options& o, std::size_t pos,
             bool inflated)
-        : in_(in), opts_(o), pos_(pos), inflated_(inflated) {
+        : in_(in), opts_(o), pos_(pos), inflated_(inflated),
+          use_arena_(in.size() - pos <= arena_max_input.load(std::memory_order_relaxed)),
+          arena_(use_arena_ ? first_chunk_size(in.size() - pos) : 0) {
         intern_ = atom::table_size() < opts_.atom_table_limit;
         if (!t_stacks.busy) {
             t_stacks.busy = true;
@@ -424,8 +444,12 @@ class decoder {
         }
     }
     ~decoder() {
+        // After an error: the payloads being filled (each holds its children so far, the rest
+        // of its slots being []) and the children gathered on the stack are released.
+        for (auto& f : frames_)
+            if (f.node) term owner = term_access::adopt(f.node);
         if (!borrowed_) return;
-        values_.clear(); // after an error: the children gathered so far
+        values_.clear();
         frames_.clear();
         if (values_.capacity() <= 4096 && frames_.capacity() <= 1024) {
             frames_.swap(t_stacks.frames);
@@ -447,21 +471,109 @@ class decoder {
             }
             top_level = false;
             scalar_or_open(t, at);
-            if (done_) return std::move(result_);
+            if (done_) return finish(std::move(result_));
+            // The tail of a list that is itself a list ([a | [b, c]] sent as a list whose tail
+            // is a list): its elements join the open list, which stays flat and one payload.
+            while (!frames_.empty() && frames_.back().tag == LIST_EXT &&
+                   frames_.back().remaining == 1 && pos_ < in_.size() &&
+                   (in_[pos_] == LIST_EXT || in_[pos_] == STRING_EXT)) {
+                if (join_tail(frames_.back())) break;
+            }
+            if (done_) return finish(std::move(result_));
         }
     }
 
     std::size_t pos() const noexcept { return pos_; }
 
   private:
-    [[noreturn]] void fail(std::size_t at, std::string why) const {
+    // The decoded term: an arena term takes over the arena (count 1: the returned term).
+    term finish(term t) {
+        if (detail::arena* a = arena_.get()) {
+            const detail::term_node* n = term_access::node(t);
+            if (n && n->in_arena) {
+                a->refs.store(1, std::memory_order_relaxed);
+                arena_.release();
+            }
+        }
+        return t;
+    }
+
+    // A payload of `bytes` bytes, in the arena or alone on the heap.
+    template <typename N, typename... A>
+    N* make(std::size_t bytes, A&&... args) {
+        if (use_arena_) return arena_.make<N>(bytes, std::forward<A>(args)...);
+        return detail::heap_make<N>(bytes, std::forward<A>(args)...);
+    }
+
+    // Makes room for `more` elements in the open list `f` (whose tail comes next): a payload
+    // with geometrically more slots when needed, so that a chain of joined tails stays linear.
+    void grow_list(frame& f, std::size_t at, std::uint32_t more) {
+        if (std::uint64_t(f.len) + more > UINT32_MAX) fail(at, "list of more than 2^32-1 elements");
+        auto* old = static_cast<detail::list_node*>(f.node);
+        std::uint32_t need = f.len + more;
+        if (need > old->size) {
+            auto cap = std::uint32_t(std::max<std::uint64_t>(
+                need, std::min<std::uint64_t>(2ull * old->size, UINT32_MAX)));
+            auto* n = make<detail::list_node>(detail::list_node::bytes(cap), cap);
+            term* e = n->elems();
+            std::memcpy(static_cast<void*>(e), old->elems(), std::size_t(f.len) * sizeof(term));
+            std::uninitialized_default_construct_n(e + f.len, cap - f.len);
+            // The old payload's elements were moved (bitwise) and its tail is [].
+            if (!old->in_arena) ::operator delete(old);
+            f.node = n;
+        }
+        f.slot = static_cast<detail::list_node*>(f.node)->elems() + f.len;
+        f.len = need;
+    }
+
+    // Joins a LIST_EXT or STRING_EXT tail to the open list `f`; true when that completed it.
+    bool join_tail(frame& f) {
+        std::size_t at = pos_;
+        std::uint8_t t = in_[pos_++];
+        if (t == LIST_EXT) {
+            std::uint32_t n = u32();
+            if (std::uint64_t(n) + 1 > left())
+                fail(at, fmt::format("list of {} elements in {} bytes", n, left()));
+            grow_list(f, at, n);
+            f.remaining = n + 1;
+            if (n == 0) f.slot = &static_cast<detail::list_node*>(f.node)->tail;
+            return false;
+        }
+        std::uint32_t n = u16();
+        auto raw = take(n);
+        grow_list(f, at, n);
+        for (auto c : raw)
+            ::new (f.slot++) term(std::int64_t(c));
+        f.slot = &static_cast<detail::list_node*>(f.node)->tail;
+        emit(term()); // the string's tail, [], completes the list
+        return true;
+    }
+
+    term atom_node(std::string_view name) {
+        if (intern_ && name.size() <= atom::max_length) return detail::atom_term(name, true);
+        auto* n = make<detail::atom_text_node>(detail::atom_text_node::bytes(name.size()),
+                                               std::uint32_t(name.size()));
+        if (!name.empty()) std::memcpy(detail::trailing<char>(n), name.data(), name.size());
+        return term_access::adopt(n);
+    }
+
+    term bits_node(std::span<const std::uint8_t> raw, std::uint8_t tail_bits) {
+        auto* n = make<detail::bits_node>(detail::bits_node::bytes(raw.size()), raw.size());
+        if (!raw.empty()) std::memcpy(n->data(), raw.data(), raw.size());
+        n->small = tail_bits;
+        if (tail_bits != 8) n->data()[raw.size() - 1] &= std::uint8_t(0xFF << (8 - tail_bits));
+        return term_access::adopt(n);
+    }
+    [[noreturn, gnu::cold, gnu::noinline]] void fail(std::size_t at, std::string why) const {
         if (inflated_) why += " (offset in the inflated data)";
         throw etf_error(at, std::move(why));
     }
     void need(std::size_t n) {
-        if (in_.size() - pos_ < n)
-            fail(pos_,
-                 fmt::format("truncated: {} more bytes needed, {} left", n, in_.size() - pos_));
+        if (in_.size() - pos_ < n) [[unlikely]]
+            truncated(n);
+    }
+    [[noreturn, gnu::cold, gnu::noinline]] void truncated(std::size_t n) const {
+        fail(pos_, fmt::format("truncated: {} more bytes needed, {} left", n, in_.size() - pos_));
     }
     std::size_t left() const noexcept { return in_.size() - pos_; }
     std::uint8_t u8() {
@@ -476,16 +588,18 @@ class decoder {
     }
     std::uint32_t u32() {
         need(4);
-        std::uint32_t v = 0;
-        for (int i = 0; i < 4; ++i)
-            v = (v << 8) | in_[pos_++];
+        std::uint32_t v;
+        std::memcpy(&v, in_.data() + pos_, 4);
+        pos_ += 4;
+        if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
         return v;
     }
     std::uint64_t u64() {
         need(8);
-        std::uint64_t v = 0;
-        for (int i = 0; i < 8; ++i)
-            v = (v << 8) | in_[pos_++];
+        std::uint64_t v;
+        std::memcpy(&v, in_.data() + pos_, 8);
+        pos_ += 8;
+        if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
         return v;
     }
     std::span<const std::uint8_t> take(std::size_t n) {
@@ -527,10 +641,19 @@ class decoder {
         return t;
     }
 
-    void open(std::uint8_t t, std::size_t at, std::uint32_t children, std::uint32_t len = 0) {
+    void check_depth(std::size_t at) const {
         if (frames_.size() >= opts_.max_depth)
             fail(at, fmt::format("nesting deeper than {}", opts_.max_depth));
-        frames_.push_back(frame{t, children, values_.size(), at, len});
+    }
+    // A container whose children go straight into its payload, starting at `slot`.
+    void open(std::uint8_t t, std::size_t at, detail::term_node* node, term* slot,
+              std::uint32_t children, std::uint32_t len = 0) {
+        frames_.push_back(frame{slot, node, 0, at, children, len, t});
+    }
+    // A container whose children are gathered on the value stack.
+    void open_stacked(std::uint8_t t, std::size_t at, std::uint32_t children) {
+        check_depth(at);
+        frames_.push_back(frame{nullptr, nullptr, values_.size(), at, children, 0, t});
     }
 
     // Most atoms are ASCII: valid UTF-8 of len characters, checked eight bytes at a time.
@@ -550,6 +673,11 @@ class decoder {
     term atom_from(std::uint8_t t, std::size_t at, std::size_t len) {
         auto raw = take(len);
         std::string_view text(reinterpret_cast<const char*>(raw.data()), raw.size());
+        if (len <= 16) { // the common case: short and ASCII (valid in every atom encoding)
+            std::uint64_t w1, w2;
+            detail::atom_words(text, w1, w2);
+            if (((w1 | w2) & 0x8080808080808080ull) == 0) return atom_node(text);
+        }
         if (t == ATOM_EXT || t == SMALL_ATOM_EXT) {
             if (len > 255) fail(at, "atom longer than 255 characters");
             // Latin-1: every byte is a code point.
@@ -557,7 +685,7 @@ class decoder {
                 std::string utf8;
                 for (auto c : raw)
                     detail::append_utf8(utf8, c);
-                return detail::atom_term(utf8, intern_);
+                return atom_node(utf8);
             }
         } else if (ascii_only(raw)) {
             if (len > 255) fail(at, "atom longer than 255 characters");
@@ -566,7 +694,7 @@ class decoder {
             if (chars == SIZE_MAX) fail(at, "atom is not valid UTF-8");
             if (chars > 255) fail(at, "atom longer than 255 characters");
         }
-        return detail::atom_term(text, intern_);
+        return atom_node(text);
     }
 
     void scalar_or_open(std::uint8_t t, std::size_t at) {
@@ -585,7 +713,33 @@ class decoder {
                                      opts_.max_bignum_bytes));
             std::uint8_t sign = u8();
             if (sign > 1) fail(at + 1, "bad integer sign byte");
-            emit(term(bigint::from_le_bytes(take(n), sign == 1)));
+            auto raw = take(n);
+            std::size_t len = n; // without the zero digits on top
+            while (len > 0 && raw[len - 1] == 0)
+                --len;
+            if (len <= 8) { // the int64 fast path, if it fits
+                std::uint64_t m = 0;
+                for (std::size_t i = len; i-- > 0;)
+                    m = m << 8 | raw[i];
+                if (sign == 0 && m <= std::uint64_t(INT64_MAX)) {
+                    emit(term(std::int64_t(m)));
+                    return;
+                }
+                if (sign == 1 && m <= std::uint64_t(INT64_MAX) + 1) {
+                    emit(term(std::int64_t(0 - m)));
+                    return;
+                }
+            }
+            // The 32-bit limbs of the magnitude, built in the payload (the top one not 0).
+            std::size_t limbs = (len + 3) / 4;
+            auto* node =
+                make<detail::big_node>(detail::big_node::bytes(limbs), std::uint32_t(limbs));
+            auto* l = detail::trailing<std::uint32_t>(node);
+            std::fill_n(l, limbs, 0u);
+            for (std::size_t i = 0; i < len; ++i)
+                l[i / 4] |= std::uint32_t(raw[i]) << (8 * (i % 4));
+            node->small = sign;
+            emit(term_access::adopt(node));
             return;
         }
         case NEW_FLOAT_EXT: {
@@ -626,16 +780,20 @@ class decoder {
         case STRING_EXT: {
             std::uint32_t n = u16();
             auto raw = take(n);
-            std::vector<term> v;
-            v.reserve(n);
-            for (auto c : raw)
-                v.emplace_back(std::int64_t(c));
-            emit(term::list_from(std::move(v)));
+            if (n == 0) {
+                emit(term());
+                return;
+            }
+            auto* node = make<detail::list_node>(detail::list_node::bytes(n), n);
+            term* e = node->elems();
+            for (std::uint32_t i = 0; i < n; ++i)
+                ::new (e + i) term(std::int64_t(raw[i]));
+            emit(term_access::adopt(node));
             return;
         }
         case BINARY_EXT: {
             std::uint32_t n = u32();
-            emit(term::binary(take(n)));
+            emit(bits_node(take(n), 8));
             return;
         }
         case BIT_BINARY_EXT: {
@@ -643,79 +801,93 @@ class decoder {
             std::uint8_t bits = u8();
             if (n == 0) {
                 if (bits != 0) fail(at, "empty bitstring with trailing bits");
-                emit(term::binary(std::span<const std::uint8_t>()));
+                emit(bits_node({}, 8));
                 return;
             }
             if (bits < 1 || bits > 8) fail(at, "bitstring trailing bit count not in 1..8");
-            auto raw = take(n);
-            emit(term::bitstring(raw, (std::size_t(n) - 1) * 8 + bits));
+            emit(bits_node(take(n), bits));
             return;
         }
         case SMALL_TUPLE_EXT:
         case LARGE_TUPLE_EXT: {
             std::uint32_t n = t == SMALL_TUPLE_EXT ? u8() : u32();
             if (n > left()) fail(at, fmt::format("tuple of {} elements in {} bytes", n, left()));
+            if (n > 0) check_depth(at);
+            auto* node = make<detail::tuple_node>(detail::tuple_node::bytes(n), n);
             if (n == 0) {
-                emit(term::tuple_from({}));
+                emit(term_access::adopt(node));
                 return;
             }
-            open(t, at, n);
+            std::uninitialized_default_construct_n(node->elems(), n);
+            open(t, at, node, node->elems(), n);
             return;
         }
         case LIST_EXT: {
             std::uint32_t n = u32();
             if (std::uint64_t(n) + 1 > left())
                 fail(at, fmt::format("list of {} elements in {} bytes", n, left()));
-            open(t, at, n + 1, n);
+            if (n == 0) return; // [ | Tail] is Tail: the next term stands for the list
+            check_depth(at);
+            auto* node = make<detail::list_node>(detail::list_node::bytes(n), n);
+            std::uninitialized_default_construct_n(node->elems(), n);
+            open(t, at, node, node->elems(), n + 1, n);
             return;
         }
         case MAP_EXT: {
             std::uint32_t n = u32();
             if (std::uint64_t(n) * 2 > left())
                 fail(at, fmt::format("map of {} pairs in {} bytes", n, left()));
+            if (n > 0) check_depth(at);
+            auto* node = make<detail::map_node>(detail::map_node::bytes(n), n);
             if (n == 0) {
-                emit(term::map_from({}));
+                emit(term_access::adopt(node));
                 return;
             }
-            open(t, at, n * 2, n);
+            std::uninitialized_default_construct_n(node->entries(), n);
+            // Keys and values alternate: the entries seen as a sequence of terms.
+            open(t, at, node, reinterpret_cast<term*>(node->entries()), n * 2);
             return;
         }
         case NEW_PID_EXT:
-        case PID_EXT:
+        case PID_EXT: {
+            check_depth(at);
+            auto* node = make<detail::pid_node>(sizeof(detail::pid_node));
+            open(t, at, node, &node->node, 1);
+            return;
+        }
         case NEW_PORT_EXT:
         case V4_PORT_EXT:
-        case PORT_EXT:
-        case REFERENCE_EXT:
-            open(t, at, 1);
+        case PORT_EXT: {
+            check_depth(at);
+            auto* node = make<detail::port_node>(sizeof(detail::port_node));
+            open(t, at, node, &node->node, 1);
             return;
+        }
+        case REFERENCE_EXT:
         case NEWER_REFERENCE_EXT:
         case NEW_REFERENCE_EXT: {
-            std::uint32_t n = u16();
+            std::uint32_t n = t == REFERENCE_EXT ? 1 : u16();
             if (n < 1 || n > 5) fail(at, fmt::format("reference of {} words (1..5 allowed)", n));
-            open(t, at, 1, n);
+            check_depth(at);
+            auto* node = make<detail::ref_node>(sizeof(detail::ref_node));
+            open(t, at, node, &node->node, 1, n);
             return;
         }
         case EXPORT_EXT:
-            open(t, at, 3);
+            open_stacked(t, at, 3);
             return;
         case NEW_FUN_EXT: {
-            std::size_t size_at = pos_;
+            // Size, Arity, Uniq (16), Index, NumFree: read again from the input when complete.
             std::uint32_t size = u32();
-            std::uint8_t arity = u8();
-            auto uniq = take(16);
-            std::uint32_t index = u32();
+            u8();
+            take(16);
+            u32();
             std::uint32_t num_free = u32();
             if (size < 29 || size - 29 > left())
                 fail(at, "fun size field disagrees with the input");
             if (std::uint64_t(num_free) + 4 > left())
                 fail(at, fmt::format("fun with {} free variables in {} bytes", num_free, left()));
-            open(t, at, 4 + num_free, num_free);
-            auto& f = frames_.back();
-            f.size_at = size_at;
-            f.fun_size = size;
-            f.fun_index = index;
-            f.fun_arity = arity;
-            std::copy(uniq.begin(), uniq.end(), f.uniq.begin());
+            open_stacked(t, at, 4 + num_free);
             return;
         }
         case FUN_EXT:
@@ -733,120 +905,159 @@ class decoder {
 
     // A finished value: becomes the result or the next child of the innermost container;
     // containers whose last child arrived are completed in turn.
-    void emit(term v) {
+    // The common case inline: a child that is not its container's last nor a list's tail.
+    [[gnu::always_inline]] void emit(term&& v) {
+        if (!frames_.empty()) {
+            frame& f = frames_.back();
+            if (f.slot && f.remaining > 2) {
+                ::new (f.slot++) term(std::move(v)); // over a [] slot: nothing to release
+                --f.remaining;
+                return;
+            }
+        }
+        emit_rest(std::move(v));
+    }
+
+    [[gnu::noinline]] void emit_rest(term&& v) {
         for (;;) {
             if (frames_.empty()) {
                 result_ = std::move(v);
                 done_ = true;
                 return;
             }
-            values_.push_back(std::move(v));
             frame& f = frames_.back();
-            if (--f.remaining > 0) return;
-            v = complete(f);
-            values_.resize(f.base);
+            if (f.slot) {
+                ::new (f.slot++) term(std::move(v)); // over a [] slot: nothing to release
+                if (--f.remaining > 1) return;
+                if (f.remaining == 1) {
+                    if (f.tag == LIST_EXT) f.slot = &static_cast<detail::list_node*>(f.node)->tail;
+                    return;
+                }
+                v = complete_in_place(f);
+            } else {
+                values_.push_back(std::move(v));
+                if (--f.remaining > 0) return;
+                v = complete(f);
+                values_.resize(f.base);
+            }
             frames_.pop_back();
         }
     }
 
-    const term& node_child(const frame& f) {
-        const term& n = values_[f.base];
-        if (!n.is_atom()) fail(f.at, "node name is not an atom");
-        return n;
+    // Term order of map keys, with a shortcut for the common keys: interned atoms.
+    static bool key_less(const term& a, const term& b) noexcept {
+        if (term_access::tag(a) == term_tag::atom && term_access::tag(b) == term_tag::atom) {
+            auto x = term_access::atom_index(a), y = term_access::atom_index(b);
+            return x != y && a.as_atom().name() < b.as_atom().name();
+        }
+        return a < b;
     }
 
-    term complete(const frame& f) {
-        auto first = values_.begin() + std::ptrdiff_t(f.base);
+    // Completes a container built in place (its frame still open, so that a failure here
+    // releases the payload).
+    term complete_in_place(frame& f) {
         switch (f.tag) {
-        case SMALL_TUPLE_EXT:
-        case LARGE_TUPLE_EXT:
-            return term::tuple_from(std::vector<term>(std::make_move_iterator(first),
-                                                      std::make_move_iterator(values_.end())));
-        case LIST_EXT: {
-            term tail = std::move(values_.back());
-            return term::list_from(std::vector<term>(std::make_move_iterator(first),
-                                                     std::make_move_iterator(values_.end() - 1)),
-                                   std::move(tail));
-        }
+        case LIST_EXT:
+            static_cast<detail::list_node*>(f.node)->size = f.len;
+            break;
         case MAP_EXT: {
-            std::vector<std::pair<term, term>> kv;
-            kv.reserve(f.len);
-            for (auto it = first; it != values_.end(); it += 2)
-                kv.emplace_back(std::move(it[0]), std::move(it[1]));
-            term m = term::map_from(std::move(kv));
-            if (m.size() != f.len) fail(f.at, "map with duplicate keys");
-            return m;
+            auto* m = static_cast<detail::map_node*>(f.node);
+            auto* e = m->entries();
+            std::size_t n = m->size;
+            std::size_t i = 1;
+            while (i < n && key_less(e[i - 1].first, e[i].first))
+                ++i;
+            if (i < n) {
+                // Maps above 32 keys come in Erlang's hash order.
+                std::sort(e, e + n, [](const auto& a, const auto& b) { return a.first < b.first; });
+                for (std::size_t k = 1; k < n; ++k)
+                    if (e[k - 1].first == e[k].first) fail(f.at, "map with duplicate keys");
+            }
+            break;
         }
         case NEW_PID_EXT:
         case PID_EXT: {
-            auto* n = new detail::pid_node;
-            term owner = term_access::adopt(n);
-            n->node = node_child(f);
+            auto* n = static_cast<detail::pid_node*>(f.node);
+            if (!n->node.is_atom()) fail(f.at, "node name is not an atom");
             n->id = u32();
             n->serial = u32();
             n->creation = f.tag == NEW_PID_EXT ? u32() : u8();
-            return owner;
+            break;
         }
         case NEW_PORT_EXT:
         case V4_PORT_EXT:
         case PORT_EXT: {
-            auto* n = new detail::port_node;
-            term owner = term_access::adopt(n);
-            n->node = node_child(f);
+            auto* n = static_cast<detail::port_node*>(f.node);
+            if (!n->node.is_atom()) fail(f.at, "node name is not an atom");
             n->id = f.tag == V4_PORT_EXT ? u64() : u32();
             n->creation = f.tag == PORT_EXT ? u8() : u32();
-            return owner;
+            break;
         }
         case NEWER_REFERENCE_EXT:
         case NEW_REFERENCE_EXT:
         case REFERENCE_EXT: {
-            auto* n = new detail::ref_node;
-            term owner = term_access::adopt(n);
-            n->node = node_child(f);
+            auto* n = static_cast<detail::ref_node*>(f.node);
+            if (!n->node.is_atom()) fail(f.at, "node name is not an atom");
+            n->len = std::uint8_t(f.len);
             if (f.tag == REFERENCE_EXT) {
-                n->len = 1;
                 n->words[0] = u32();
                 n->creation = u8();
             } else {
-                n->len = std::uint8_t(f.len);
                 n->creation = f.tag == NEWER_REFERENCE_EXT ? u32() : u8();
                 for (std::size_t i = 0; i < f.len; ++i)
                     n->words[i] = u32();
             }
-            return owner;
+            break;
         }
+        default: // tuples
+            break;
+        }
+        return term_access::adopt(std::exchange(f.node, nullptr));
+    }
+
+    // Builds a finished export or local fun from its children at the top of the value stack.
+    term complete(const frame& f) {
+        auto first = values_.begin() + std::ptrdiff_t(f.base);
+        auto count = std::size_t(values_.end() - first);
+        switch (f.tag) {
         case EXPORT_EXT: {
             if (!first[0].is_atom() || !first[1].is_atom())
                 fail(f.at, "export fun module and function must be atoms");
             if (!first[2].is_small_int() || first[2].as_int64() < 0 || first[2].as_int64() > 255)
                 fail(f.at, "export fun arity must be 0..255");
-            auto* n = new detail::export_node;
-            term owner = term_access::adopt(n);
-            n->module = first[0];
-            n->function = first[1];
+            auto* n = make<detail::export_node>(sizeof(detail::export_node));
+            n->module = std::move(first[0]);
+            n->function = std::move(first[1]);
             n->arity = std::uint8_t(first[2].as_int64());
-            return owner;
+            return term_access::adopt(n);
         }
         case NEW_FUN_EXT: {
-            if (pos_ - f.size_at != f.fun_size)
-                fail(f.at, fmt::format("fun size field says {} bytes, the fun has {}", f.fun_size,
-                                       pos_ - f.size_at));
+            // The header after the tag: Size, Arity, Uniq, Index, NumFree (checked at open).
+            const std::uint8_t* h = in_.data() + f.at + 1;
+            auto be32 = [](const std::uint8_t* b) {
+                return std::uint32_t(b[0]) << 24 | std::uint32_t(b[1]) << 16 |
+                       std::uint32_t(b[2]) << 8 | b[3];
+            };
+            std::uint32_t fun_size = be32(h);
+            if (pos_ - (f.at + 1) != fun_size)
+                fail(f.at, fmt::format("fun size field says {} bytes, the fun has {}", fun_size,
+                                       pos_ - (f.at + 1)));
             if (!first[0].is_atom()) fail(f.at, "fun module must be an atom");
             if (!first[1].is_integer() || !first[2].is_integer())
                 fail(f.at, "fun OldIndex and OldUniq must be integers");
             if (!first[3].is_pid()) fail(f.at, "fun creator must be a pid");
-            auto* n = new detail::local_fun_node;
-            term owner = term_access::adopt(n);
-            n->arity = f.fun_arity;
-            n->uniq = f.uniq;
-            n->index = f.fun_index;
-            n->module = first[0];
-            n->old_index = first[1];
-            n->old_uniq = first[2];
-            n->pid = first[3];
-            n->free_vars.assign(std::make_move_iterator(first + 4),
-                                std::make_move_iterator(values_.end()));
-            return owner;
+            std::size_t num_free = count - 4;
+            auto* n = make<detail::local_fun_node>(detail::local_fun_node::bytes(num_free),
+                                                   std::uint32_t(num_free));
+            n->arity = h[4];
+            std::memcpy(n->uniq.data(), h + 5, 16);
+            n->index = be32(h + 21);
+            n->module = std::move(first[0]);
+            n->old_index = std::move(first[1]);
+            n->old_uniq = std::move(first[2]);
+            n->pid = std::move(first[3]);
+            std::uninitialized_move(first + 4, values_.end(), n->free());
+            return term_access::adopt(n);
         }
         }
         fail(f.at, "internal: unknown container");
@@ -857,6 +1068,10 @@ class decoder {
     std::size_t pos_;
     bool inflated_;
     bool intern_;
+    bool use_arena_;
+    // Declared before the stacks and the result: destroyed after them, so that terms dropped
+    // on an error path still find their arena.
+    detail::arena_builder arena_;
     std::vector<frame> frames_;
     std::vector<term> values_;
     term result_;
@@ -865,6 +1080,14 @@ class decoder {
 };
 
 } // namespace
+
+} // namespace etf
+
+std::size_t detail::set_decode_arena_limit(std::size_t max_input) noexcept {
+    return etf::arena_max_input.exchange(max_input);
+}
+
+namespace etf {
 
 term decode(std::span<const std::uint8_t> bytes, const decode_options& opts) {
     if (bytes.empty()) throw etf_error(0, "empty input");

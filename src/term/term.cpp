@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <new>
 
 namespace erl {
 
@@ -105,26 +107,79 @@ term atom_term(std::string_view name, bool intern) {
         // copy of the name, which lives as long as the program (atoms are never removed, so
         // entries cannot go stale).
         struct entry {
+            std::uint64_t w1 = 0, w2 = 0;
             const char* text = nullptr;
             std::uint32_t size = 0;
             atom a;
         };
         thread_local std::array<entry, 1024> cache;
-        // FNV-1a: atoms are short, and a collision only costs a table lookup.
-        std::uint32_t h = 2166136261u;
-        for (unsigned char c : name)
-            h = (h ^ c) * 16777619u;
-        entry& e = cache[(h ^ (h >> 10) ^ (h >> 20)) & 1023];
-        if (e.text && e.size == name.size() && std::memcmp(e.text, name.data(), name.size()) == 0)
-            return term(e.a);
+        // Names up to 16 bytes are identified by their size and two words (atom_words), which
+        // also make the hash; longer ones are compared in full.
+        std::uint64_t w1, w2;
+        atom_words(name, w1, w2);
+        std::uint64_t h = (w1 ^ (w2 * 0x9E3779B97F4A7C15ull) ^ name.size()) * 0xBF58476D1CE4E5B9ull;
+        // Two ways: the entry at the hashed index or its neighbour; a new atom goes first and
+        // pushes the previous first one to the neighbour.
+        std::size_t idx = (h >> 40) & 1023;
+        auto hit = [&](const entry& e) {
+            return e.size == name.size() && e.w1 == w1 && e.w2 == w2 && e.text &&
+                   (name.size() <= 16 || std::memcmp(e.text, name.data(), name.size()) == 0);
+        };
+        if (hit(cache[idx])) return term(cache[idx].a);
+        if (hit(cache[idx ^ 1])) return term(cache[idx ^ 1].a);
+        cache[idx ^ 1] = cache[idx];
+        entry& e = cache[idx];
         atom a(name);
         std::string_view stored = a.name();
         e.text = stored.data();
         e.size = std::uint32_t(stored.size());
+        e.w1 = w1;
+        e.w2 = w2;
         e.a = a;
         return term(a);
     }
-    return term_access::adopt(new atom_text_node(std::string(name)));
+    auto* n =
+        heap_make<atom_text_node>(atom_text_node::bytes(name.size()), std::uint32_t(name.size()));
+    if (!name.empty()) std::memcpy(trailing<char>(n), name.data(), name.size());
+    return term_access::adopt(n);
+}
+
+void free_arena(arena* a) noexcept {
+    for (arena_chunk* c = a->next; c;) {
+        arena_chunk* next = c->next;
+        ::operator delete(c);
+        c = next;
+    }
+    ::operator delete(a);
+}
+
+void arena_builder::grow(std::size_t bytes) {
+    // Chunks stay below 4 GiB: payloads record their offset in 32 bits (the decoder only uses
+    // arenas for inputs far smaller than that).
+    if (!arena_) {
+        std::size_t size = std::max(first_, bytes + sizeof(arena));
+        if (size > UINT32_MAX) throw std::bad_alloc();
+        char* mem = static_cast<char*>(::operator new(size));
+        arena_ = ::new (mem) arena;
+        arena_->owner = arena_;
+        arena_->next = nullptr;
+        // While decoding, the count is far from zero: a term dropped on an error path or a
+        // temporary copy can never free the arena under the decoder. release() sets it to 1.
+        arena_->refs.store(std::size_t(1) << 40, std::memory_order_relaxed);
+        chunk_ = mem;
+        p_ = mem + sizeof(arena);
+        end_ = mem + size;
+        last_size_ = size;
+        return;
+    }
+    std::size_t size = std::max(bytes + sizeof(arena_chunk), last_size_ * 2);
+    if (size > UINT32_MAX) throw std::bad_alloc();
+    char* mem = static_cast<char*>(::operator new(size));
+    arena_->next = ::new (mem) arena_chunk{arena_, arena_->next};
+    chunk_ = mem;
+    p_ = mem + sizeof(arena_chunk);
+    end_ = mem + size;
+    last_size_ = size;
 }
 
 } // namespace detail
@@ -141,8 +196,13 @@ term::term(bigint v) {
         tag_ = term_tag::small;
         u_.i = v.to_int64();
     } else {
+        auto l = v.limbs();
+        auto* n = detail::heap_make<detail::big_node>(detail::big_node::bytes(l.size()),
+                                                      std::uint32_t(l.size()));
+        std::memcpy(detail::trailing<std::uint32_t>(n), l.data(), l.size() * 4);
+        n->small = v.negative() ? 1 : 0;
         tag_ = term_tag::big;
-        u_.node = new detail::big_node(std::move(v));
+        u_.node = n;
     }
 }
 
@@ -166,9 +226,14 @@ namespace {
 // Drops one reference; true when it was the last one. A count of 1 means no other owner
 // exists that could take a new reference concurrently, so the atomic read-modify-write is
 // skipped then (the acquire load still orders this thread after the other owners' releases).
-bool drop_ref(detail::term_node* n) noexcept {
-    if (n->refs.load(std::memory_order_acquire) == 1) return true;
-    return n->refs.fetch_sub(1, std::memory_order_acq_rel) == 1;
+template <typename Count>
+bool drop(std::atomic<Count>& refs) noexcept {
+    if (refs.load(std::memory_order_acquire) == 1) return true;
+    return refs.fetch_sub(1, std::memory_order_acq_rel) == 1;
+}
+
+void release_arena(detail::arena* a) noexcept {
+    if (drop(a->refs)) detail::free_arena(a);
 }
 
 // The nodes still to destroy: a small stack in place, spilling to the heap only for large
@@ -199,23 +264,30 @@ class work_list {
     std::vector<detail::term_node*> spill_;
 };
 
-// Moves a heap child out of a dying payload; queues its node when this was the last reference.
+// Moves a heap child out of a dying payload; queues its node when this was the last reference
+// (a child in an arena releases the arena, which frees it without walking it).
 void take_child(term& child, work_list& work) {
     detail::term_node* n = term_access::steal(child);
-    if (n && drop_ref(n)) work.push(n);
+    if (!n) return;
+    if (n->in_arena)
+        release_arena(detail::arena_of(n));
+    else if (drop(n->refs))
+        work.push(n);
 }
 
+void take_children(term* first, std::size_t n, work_list& work) {
+    for (std::size_t i = 0; i < n; ++i)
+        take_child(first[i], work);
+}
+
+// Frees a heap payload whose count reached 0. Payloads are freed without running their
+// destructors: the only members needing one are terms, which were taken out (left as []).
 void destroy_node(detail::term_node* root) {
-    // Leaves need no work list.
-    switch (root->tag) {
+    switch (root->tag) { // leaves need no work list
     case term_tag::big:
-        delete static_cast<detail::big_node*>(root);
-        return;
     case term_tag::atom_text:
-        delete static_cast<detail::atom_text_node*>(root);
-        return;
     case term_tag::bits:
-        delete static_cast<detail::bits_node*>(root);
+        ::operator delete(root);
         return;
     default:
         break;
@@ -225,62 +297,39 @@ void destroy_node(detail::term_node* root) {
     while (!work.empty()) {
         detail::term_node* n = work.pop();
         switch (n->tag) {
-        case term_tag::big:
-            delete static_cast<detail::big_node*>(n);
-            break;
-        case term_tag::atom_text:
-            delete static_cast<detail::atom_text_node*>(n);
-            break;
         case term_tag::tuple: {
             auto* t = static_cast<detail::tuple_node*>(n);
-            for (auto& e : t->elems)
-                take_child(e, work);
-            delete t;
+            take_children(t->elems(), t->size, work);
             break;
         }
         case term_tag::list: {
             auto* t = static_cast<detail::list_node*>(n);
-            for (auto& e : t->elems)
-                take_child(e, work);
+            take_children(t->elems(), t->size, work);
             take_child(t->tail, work);
-            delete t;
             break;
         }
         case term_tag::map: {
             auto* t = static_cast<detail::map_node*>(n);
-            for (auto& [k, v] : t->entries) {
-                take_child(k, work);
-                take_child(v, work);
+            auto* e = t->entries();
+            for (std::size_t i = 0; i < t->size; ++i) {
+                take_child(e[i].first, work);
+                take_child(e[i].second, work);
             }
-            delete t;
             break;
         }
-        case term_tag::bits:
-            delete static_cast<detail::bits_node*>(n);
+        case term_tag::pid:
+            take_child(static_cast<detail::pid_node*>(n)->node, work);
             break;
-        case term_tag::pid: {
-            auto* t = static_cast<detail::pid_node*>(n);
-            take_child(t->node, work);
-            delete t;
+        case term_tag::port:
+            take_child(static_cast<detail::port_node*>(n)->node, work);
             break;
-        }
-        case term_tag::port: {
-            auto* t = static_cast<detail::port_node*>(n);
-            take_child(t->node, work);
-            delete t;
+        case term_tag::ref:
+            take_child(static_cast<detail::ref_node*>(n)->node, work);
             break;
-        }
-        case term_tag::ref: {
-            auto* t = static_cast<detail::ref_node*>(n);
-            take_child(t->node, work);
-            delete t;
-            break;
-        }
         case term_tag::export_fun: {
             auto* t = static_cast<detail::export_node*>(n);
             take_child(t->module, work);
             take_child(t->function, work);
-            delete t;
             break;
         }
         case term_tag::local_fun: {
@@ -289,44 +338,55 @@ void destroy_node(detail::term_node* root) {
             take_child(t->old_index, work);
             take_child(t->old_uniq, work);
             take_child(t->pid, work);
-            for (auto& e : t->free_vars)
-                take_child(e, work);
-            delete t;
+            take_children(t->free(), t->num_free, work);
             break;
         }
         default:
-            break; // inline tags have no node
+            break; // big, atom_text, bits: no children
         }
+        ::operator delete(n);
     }
+}
+
+template <typename N>
+N* make_seq_node(std::size_t n, std::size_t bytes) {
+    if (n > UINT32_MAX) throw std::length_error("erl::term: more than 2^32-1 elements");
+    return detail::heap_make<N>(bytes, std::uint32_t(n));
+}
+
+detail::bits_node* make_bits_node(std::span<const std::uint8_t> bytes) {
+    auto* n =
+        detail::heap_make<detail::bits_node>(detail::bits_node::bytes(bytes.size()), bytes.size());
+    if (!bytes.empty()) std::memcpy(n->data(), bytes.data(), bytes.size());
+    return n;
 }
 
 } // namespace
 
 void term::release() noexcept {
     if (!heap()) return;
-    if (drop_ref(u_.node)) destroy_node(u_.node);
+    detail::term_node* n = u_.node;
+    if (n->in_arena)
+        release_arena(detail::arena_of(n));
+    else if (drop(n->refs))
+        destroy_node(n);
     tag_ = term_tag::nil;
 }
 
 term term::binary(std::span<const std::uint8_t> bytes) {
-    auto* n = new detail::bits_node;
-    n->bytes.assign(bytes.begin(), bytes.end());
-    return term(n);
+    return term(make_bits_node(bytes));
 }
 
 term term::binary(std::vector<std::uint8_t>&& bytes) {
-    auto* n = new detail::bits_node;
-    n->bytes = std::move(bytes);
-    return term(n);
+    return term(make_bits_node(bytes));
 }
 
 term term::bitstring(std::span<const std::uint8_t> bytes, std::size_t bit_size) {
     std::size_t nbytes = (bit_size + 7) / 8;
     if (bytes.size() < nbytes) throw std::invalid_argument("erl::term::bitstring: too few bytes");
-    auto* n = new detail::bits_node;
-    n->bytes.assign(bytes.begin(), bytes.begin() + std::ptrdiff_t(nbytes));
-    n->tail_bits = std::uint8_t(bit_size % 8 == 0 ? 8 : bit_size % 8);
-    if (n->tail_bits != 8) n->bytes.back() &= std::uint8_t(0xFF << (8 - n->tail_bits));
+    auto* n = make_bits_node(bytes.first(nbytes));
+    n->small = std::uint8_t(bit_size % 8 == 0 ? 8 : bit_size % 8);
+    if (n->small != 8) n->data()[nbytes - 1] &= std::uint8_t(0xFF << (8 - n->small));
     return term(n);
 }
 
@@ -338,8 +398,9 @@ term term::make_atom(std::string_view name) {
 }
 
 term term::tuple_from(std::vector<term> elements) {
-    auto* n = new detail::tuple_node;
-    n->elems = std::move(elements);
+    auto* n = make_seq_node<detail::tuple_node>(elements.size(),
+                                                detail::tuple_node::bytes(elements.size()));
+    std::uninitialized_move(elements.begin(), elements.end(), n->elems());
     return term(n);
 }
 
@@ -347,12 +408,14 @@ term term::list_from(std::vector<term> elements, term tail) {
     if (tail.is_cons()) {
         // [a | [b, c | t]] is [a, b, c | t]: keep the flat form.
         const auto& tl = term_access::as<detail::list_node>(tail);
-        elements.insert(elements.end(), tl.elems.begin(), tl.elems.end());
-        tail = tl.tail;
+        auto more = tl.elements();
+        elements.insert(elements.end(), more.begin(), more.end());
+        tail = term(tl.tail);
     }
     if (elements.empty()) return tail;
-    auto* n = new detail::list_node;
-    n->elems = std::move(elements);
+    auto* n = make_seq_node<detail::list_node>(elements.size(),
+                                               detail::list_node::bytes(elements.size()));
+    std::uninitialized_move(elements.begin(), elements.end(), n->elems());
     n->tail = std::move(tail);
     return term(n);
 }
@@ -386,11 +449,12 @@ term term::map_from(std::vector<std::pair<term, term>> entries) {
             sorted = false;
             break;
         }
-    if (sorted) {
-        auto* n = new detail::map_node;
-        n->entries = std::move(entries);
+    auto node_of = [](std::vector<std::pair<term, term>>& e) {
+        auto* n = make_seq_node<detail::map_node>(e.size(), detail::map_node::bytes(e.size()));
+        std::uninitialized_move(e.begin(), e.end(), n->entries());
         return term(n);
-    }
+    };
+    if (sorted) return node_of(entries);
     std::stable_sort(entries.begin(), entries.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     // Keep the last of equal keys.
@@ -402,13 +466,11 @@ term term::map_from(std::vector<std::pair<term, term>> entries) {
         else
             out.push_back(std::move(e));
     }
-    auto* n = new detail::map_node;
-    n->entries = std::move(out);
-    return term(n);
+    return node_of(out);
 }
 
 term term::pid(atom node, std::uint32_t id, std::uint32_t serial, std::uint32_t creation) {
-    auto* n = new detail::pid_node;
+    auto* n = detail::heap_make<detail::pid_node>();
     n->node = term(node);
     n->id = id;
     n->serial = serial;
@@ -417,7 +479,7 @@ term term::pid(atom node, std::uint32_t id, std::uint32_t serial, std::uint32_t 
 }
 
 term term::port(atom node, std::uint64_t id, std::uint32_t creation) {
-    auto* n = new detail::port_node;
+    auto* n = detail::heap_make<detail::port_node>();
     n->node = term(node);
     n->id = id;
     n->creation = creation;
@@ -427,7 +489,7 @@ term term::port(atom node, std::uint64_t id, std::uint32_t creation) {
 term term::reference(atom node, std::uint32_t creation, std::span<const std::uint32_t> words) {
     if (words.empty() || words.size() > 5)
         throw std::invalid_argument("erl::term::reference: 1 to 5 words");
-    auto* n = new detail::ref_node;
+    auto* n = detail::heap_make<detail::ref_node>();
     n->node = term(node);
     n->creation = creation;
     n->len = std::uint8_t(words.size());
@@ -436,7 +498,7 @@ term term::reference(atom node, std::uint32_t creation, std::span<const std::uin
 }
 
 term term::export_fun(atom module, atom function, std::uint8_t arity) {
-    auto* n = new detail::export_node;
+    auto* n = detail::heap_make<detail::export_node>();
     n->module = term(module);
     n->function = term(function);
     n->arity = arity;
@@ -488,13 +550,13 @@ namespace {
 bool term::is_atom(atom a) const noexcept {
     if (tag_ == term_tag::atom) return u_.atom == a.index();
     if (tag_ == term_tag::atom_text)
-        return term_access::as<detail::atom_text_node>(*this).name == a.name();
+        return term_access::as<detail::atom_text_node>(*this).name() == a.name();
     return false;
 }
 
 bool term::is_tagged_tuple(atom tag, std::size_t arity) const noexcept {
     return is_tuple(arity) && arity > 0 &&
-           term_access::as<detail::tuple_node>(*this).elems[0].is_atom(tag);
+           term_access::as<detail::tuple_node>(*this).elements()[0].is_atom(tag);
 }
 
 bool term::is_proper_list() const noexcept {
@@ -502,7 +564,7 @@ bool term::is_proper_list() const noexcept {
 }
 
 bool term::is_binary() const noexcept {
-    return is_bitstring() && term_access::as<detail::bits_node>(*this).tail_bits == 8;
+    return is_bitstring() && term_access::as<detail::bits_node>(*this).tail_bits() == 8;
 }
 
 std::int64_t term::as_int64() const {
@@ -512,7 +574,10 @@ std::int64_t term::as_int64() const {
 
 bigint term::as_bigint() const {
     if (tag_ == term_tag::small) return bigint(u_.i);
-    if (tag_ == term_tag::big) return term_access::as<detail::big_node>(*this).value;
+    if (tag_ == term_tag::big) {
+        const auto& n = term_access::as<detail::big_node>(*this);
+        return bigint::from_limbs(n.limbs(), n.negative());
+    }
     bad_access(*this, "an integer");
 }
 
@@ -542,13 +607,13 @@ atom term::as_atom() const {
         return a;
     }
     if (tag_ == term_tag::atom_text)
-        return atom(term_access::as<detail::atom_text_node>(*this).name);
+        return atom(term_access::as<detail::atom_text_node>(*this).name());
     bad_access(*this, "an atom");
 }
 
 std::string_view term::atom_name() const {
     if (tag_ == term_tag::atom) return as_atom().name();
-    if (tag_ == term_tag::atom_text) return term_access::as<detail::atom_text_node>(*this).name;
+    if (tag_ == term_tag::atom_text) return term_access::as<detail::atom_text_node>(*this).name();
     bad_access(*this, "an atom");
 }
 
@@ -567,24 +632,24 @@ erl::ref term::as_ref() const {
 
 std::span<const std::uint8_t> term::bytes() const {
     if (!is_bitstring()) bad_access(*this, "a binary");
-    return term_access::as<detail::bits_node>(*this).bytes;
+    return term_access::as<detail::bits_node>(*this).bytes();
 }
 
 std::string_view term::as_string_view() const {
     if (!is_binary()) bad_access(*this, "a binary");
-    const auto& b = term_access::as<detail::bits_node>(*this).bytes;
+    auto b = term_access::as<detail::bits_node>(*this).bytes();
     return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
 std::size_t term::bit_size() const {
     if (!is_bitstring()) bad_access(*this, "a bitstring");
     const auto& n = term_access::as<detail::bits_node>(*this);
-    return n.bytes.empty() ? 0 : (n.bytes.size() - 1) * 8 + n.tail_bits;
+    return n.size == 0 ? 0 : (n.size - 1) * 8 + n.tail_bits();
 }
 
 std::span<const term> term::elements() const {
-    if (tag_ == term_tag::tuple) return term_access::as<detail::tuple_node>(*this).elems;
-    if (tag_ == term_tag::list) return term_access::as<detail::list_node>(*this).elems;
+    if (tag_ == term_tag::tuple) return term_access::as<detail::tuple_node>(*this).elements();
+    if (tag_ == term_tag::list) return term_access::as<detail::list_node>(*this).elements();
     if (tag_ == term_tag::nil) return {};
     bad_access(*this, "a tuple or list");
 }
@@ -592,15 +657,15 @@ std::span<const term> term::elements() const {
 std::size_t term::size() const {
     switch (tag_) {
     case term_tag::tuple:
-        return term_access::as<detail::tuple_node>(*this).elems.size();
+        return term_access::as<detail::tuple_node>(*this).size;
     case term_tag::list:
-        return term_access::as<detail::list_node>(*this).elems.size();
+        return term_access::as<detail::list_node>(*this).size;
     case term_tag::nil:
         return 0;
     case term_tag::map:
-        return term_access::as<detail::map_node>(*this).entries.size();
+        return term_access::as<detail::map_node>(*this).size;
     case term_tag::bits:
-        return term_access::as<detail::bits_node>(*this).bytes.size();
+        return term_access::as<detail::bits_node>(*this).size;
     default:
         bad_access(*this, "a tuple, list, map or binary");
     }
@@ -622,7 +687,7 @@ const term& term::tail() const {
 
 std::span<const std::pair<term, term>> term::map_entries() const {
     if (!is_map()) bad_access(*this, "a map");
-    return term_access::as<detail::map_node>(*this).entries;
+    return term_access::as<detail::map_node>(*this).entries();
 }
 
 const term* term::find(const term& key) const {
@@ -760,18 +825,19 @@ int cmp_atoms(const term& a, const term& b) {
     return sign(a.atom_name().compare(b.atom_name()));
 }
 
-int cmp_bits(const detail::bits_node& a, const detail::bits_node& b) {
-    std::size_t abits = a.bytes.empty() ? 0 : (a.bytes.size() - 1) * 8 + a.tail_bits;
-    std::size_t bbits = b.bytes.empty() ? 0 : (b.bytes.size() - 1) * 8 + b.tail_bits;
+int cmp_bits(const detail::bits_node& an, const detail::bits_node& bn) {
+    auto a = an.bytes(), b = bn.bytes();
+    std::size_t abits = a.empty() ? 0 : (a.size() - 1) * 8 + an.tail_bits();
+    std::size_t bbits = b.empty() ? 0 : (b.size() - 1) * 8 + bn.tail_bits();
     std::size_t common = std::min(abits, bbits);
     std::size_t full = common / 8;
     if (full) {
-        int c = std::memcmp(a.bytes.data(), b.bytes.data(), full);
+        int c = std::memcmp(a.data(), b.data(), full);
         if (c) return sign(c);
     }
     if (unsigned rest = common % 8) {
         auto mask = std::uint8_t(0xFF << (8 - rest));
-        std::uint8_t x = a.bytes[full] & mask, y = b.bytes[full] & mask;
+        std::uint8_t x = a[full] & mask, y = b[full] & mask;
         if (x != y) return x < y ? -1 : 1;
     }
     return sign(abits <=> bbits);
@@ -873,7 +939,7 @@ int cmp(const term& a, const term& b, bool exact) {
         if (int c = cmp(x.old_index, y.old_index, exact)) return c;
         if (int c = cmp(x.old_uniq, y.old_uniq, exact)) return c;
         if (int c = cmp(x.pid, y.pid, exact)) return c;
-        return cmp_seq(x.free_vars, y.free_vars, exact);
+        return cmp_seq(x.free_vars(), y.free_vars(), exact);
     }
     default:
         return 0;
@@ -936,9 +1002,9 @@ std::size_t term::hash() const noexcept {
         return mix(h + 1, std::hash<std::uint64_t>{}(bits));
     }
     case term_tag::big:
-        for (auto l : term_access::as<detail::big_node>(*this).value.limbs())
+        for (auto l : term_access::as<detail::big_node>(*this).limbs())
             h = mix(h, l);
-        return mix(h, as_bigint().negative());
+        return mix(h, term_access::as<detail::big_node>(*this).negative());
     case term_tag::atom:
     case term_tag::atom_text:
         return mix(h, std::hash<std::string_view>{}(atom_name()));
