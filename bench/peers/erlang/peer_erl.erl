@@ -168,8 +168,7 @@ run(hibernated, [N]) ->
     Ns = T1 - T0,
     line(hibernated, N, Ns, N / secs(Ns), "servers/s",
          io_lib:format(" rss_bytes_per_server=~s servers_alive=~p",
-                       [fmt_float((Rss1 - Rss0) * 1024 / N), N])),
-    erlang:halt(0);
+                       [fmt_float((Rss1 - Rss0) * 1024 / N), N]));
 
 run(skynet, [N]) ->
     Self = self(),
