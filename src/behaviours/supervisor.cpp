@@ -200,26 +200,25 @@ class supervisor_process {
 
     void report(std::string_view context, const exit_reason& reason, const pid& p,
                 const child_spec& s) const {
-        log_event e;
-        e.level = log_level::error;
-        e.kind = supervisor_report_kind();
-        e.process = self_;
-        e.name = name_;
-        e.reason = reason;
-        e.text = fmt::format("supervisor: {} errorContext: {} reason: {} offender: {}",
-                             display_name(), context, reason, offender(p, s));
-        erl::log(e);
+        log_report(fmt::format("supervisor: {} errorContext: {} reason: {} offender: {}",
+                               display_name(), context, reason, offender(p, s)),
+                   reason);
     }
 
     void report_shutdown(std::string_view context, const exit_reason& reason) const {
+        log_report(fmt::format("supervisor: {} errorContext: {} reason: {}", display_name(),
+                               context, reason),
+                   reason);
+    }
+
+    void log_report(std::string text, const exit_reason& reason) const {
         log_event e;
         e.level = log_level::error;
         e.kind = supervisor_report_kind();
         e.process = self_;
         e.name = name_;
         e.reason = reason;
-        e.text = fmt::format("supervisor: {} errorContext: {} reason: {}", display_name(), context,
-                             reason);
+        e.text = std::move(text);
         erl::log(e);
     }
 
