@@ -7,6 +7,7 @@
 #include <erl/exit_reason.hpp>
 #include <erl/gen.hpp>
 #include <erl/gen_server.hpp>
+#include <erl/io_error.hpp>
 #include <erl/link.hpp>
 #include <erl/logger.hpp>
 #include <erl/message.hpp>
@@ -20,7 +21,9 @@
 #include <erl/runtime.hpp>
 #include <erl/supervisor.hpp>
 #include <erl/sys.hpp>
+#include <erl/tcp.hpp>
 #include <erl/term.hpp>
 #include <erl/term_convert.hpp>
 #include <erl/term_match.hpp>
+#include <erl/timeout.hpp>
 #include <erl/timer.hpp>

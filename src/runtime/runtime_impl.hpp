@@ -16,6 +16,7 @@
 #include <erl/runtime.hpp>
 
 #include "context/stack_pool.hpp"
+#include "io/poller.hpp"
 #include "process/process_table.hpp"
 #include "scheduler/scheduler.hpp"
 
@@ -30,6 +31,8 @@ struct runtime_impl {
     std::uint32_t creation = 0; // unique per runtime in this program
     process_table table;
     stack_pool stacks;
+    // Before `schedulers`: destroyed after their threads are joined.
+    io_poller io{*this};
     std::vector<std::unique_ptr<scheduler>> schedulers;
     std::atomic<unsigned> next_scheduler{0}; // round robin for spawns from plain threads
 

@@ -19,6 +19,7 @@ namespace {
 thread_local scheduler* tl_scheduler __attribute__((tls_model("initial-exec"))) = nullptr;
 constexpr unsigned timer_check_interval = 32; // dispatches between timer checks when busy
 constexpr unsigned idle_spins = 64;           // work searches before sleeping
+constexpr unsigned io_check_interval = 64;    // dispatches between I/O polls when busy
 } // namespace
 
 // Opaque to the optimiser: a process may resume on another thread after any switch, so the
@@ -59,7 +60,11 @@ void scheduler::notify() noexcept {
     if (!sleeping.load(std::memory_order_relaxed)) return;
     std::lock_guard lock(sleep_mutex_);
     wake_pending_ = true;
-    sleep_cv_.notify_one();
+    if (in_poll_) {
+        rt.io.interrupt();
+    } else {
+        sleep_cv_.notify_one();
+    }
 }
 
 void make_ready(process_control* p, scheduler* here) noexcept {
@@ -89,11 +94,13 @@ void scheduler::loop() {
         // A quiescent point: no process of ours is running (process_table.hpp).
         quiescent.store(++slices, std::memory_order_release);
         if (++tick % timer_check_interval == 0) fire_timers();
+        if (tick % io_check_interval == 0) poll_io();
         if (process_control* p = find_work()) {
             run(p);
             continue;
         }
         fire_timers();
+        poll_io();
         if (process_control* p = find_work()) {
             run(p);
             continue;
@@ -219,6 +226,13 @@ void scheduler::fire_timers() {
     due_.clear();
 }
 
+void scheduler::poll_io() noexcept {
+    // Sockets are rare next to messages: a runtime without any never makes a system call here.
+    if (rt.io.open_handles() == 0 || !rt.io.try_take_token()) return;
+    rt.io.poll(*this, timer_heap::clock::time_point{}); // the past: do not block
+    rt.io.release_token();
+}
+
 void scheduler::sleep() {
     quiescent.store(quiescent.load(std::memory_order_relaxed) | offline_bit,
                     std::memory_order_release);
@@ -232,7 +246,23 @@ void scheduler::sleep() {
         work = work || s->queue->stealable() > 0;
     if (!work && !wake_pending_ && !rt.threads_exit.load(std::memory_order_acquire)) {
         auto deadline = timers.next_deadline();
-        if (deadline == timer_heap::clock::time_point::max()) {
+        if (rt.io.open_handles() > 0 && rt.io.try_take_token()) {
+            // Sleep in the poller: I/O readiness, a timer or notify() (through interrupt())
+            // wakes this thread.
+            in_poll_ = true;
+            lock.unlock();
+            int events = rt.io.poll(*this, deadline);
+            lock.lock();
+            in_poll_ = false;
+            rt.io.release_token();
+            // Woken with processes to run and other schedulers asleep: one of them takes over
+            // the watch, so that I/O is not left to this thread's occasional checks.
+            if (events > 0 && rt.sleepers.load(std::memory_order_relaxed) > 1) {
+                lock.unlock();
+                rt.wake_one_sleeper(this);
+                lock.lock();
+            }
+        } else if (deadline == timer_heap::clock::time_point::max()) {
             sleep_cv_.wait(lock, [&] { return wake_pending_; });
         } else {
             sleep_cv_.wait_until(lock, deadline, [&] { return wake_pending_; });

@@ -53,12 +53,14 @@ class scheduler {
     void hibernate(process_control* p);
     process_control* find_work() noexcept;
     void fire_timers();
+    void poll_io() noexcept;
     void sleep();
 
     eh_state* eh_globals_ = nullptr; // this thread's C++ exception globals
     std::mutex sleep_mutex_;
     std::condition_variable sleep_cv_;
     bool wake_pending_ = false;
+    bool in_poll_ = false; // asleep in the I/O poller rather than on sleep_cv_
     std::vector<timer_entry*> due_;
     std::thread thread_;
 };

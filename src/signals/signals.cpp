@@ -105,10 +105,55 @@ void handle_signal(process_control& p, envelope* raw) {
     case signal_kind::info:
         answer_info_request(p, *e);
         break;
+    case signal_kind::wake:
+        break;
+    case signal_kind::adopt:
+        own_resource(p, static_cast<adopt_signal&>(*e).resource);
+        break;
     case signal_kind::message:
         p.messages.push_back(e.release());
         break;
     }
+}
+
+envelope_ptr make_wake_signal() {
+    auto* e = new envelope;
+    e->kind = signal_kind::wake;
+    e->destroy = [](envelope* w) noexcept { delete w; };
+    return envelope_ptr(e);
+}
+
+void wake_process(process_control& p) noexcept {
+    envelope* e;
+    try {
+        e = make_wake_signal().release();
+    } catch (...) {
+        // Out of memory: unpark directly. Only a waiter that already parked can be missed, and
+        // its timeout (if any) still wakes it.
+        if (p.unpark()) make_ready(&p);
+        return;
+    }
+    switch (p.push(e)) {
+    case push_result::woke:
+        make_ready(&p);
+        break;
+    case push_result::closed:
+        e->destroy(e);
+        break;
+    case push_result::queued:
+        break;
+    }
+}
+
+void own_resource(process_control& p, owned_resource r) {
+    auto& s = signals_of(p);
+    if (s.resources.size() >= s.resources_checked) {
+        const pid self = p.self_pid();
+        std::erase_if(s.resources,
+                      [&](const owned_resource& x) { return !x.held(*p.rt, x.id, self); });
+        s.resources_checked = std::max<std::size_t>(8, s.resources.size() * 2);
+    }
+    s.resources.push_back(r);
 }
 
 void link_new_child(process_control& parent, process_control& child) {
@@ -185,6 +230,11 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
             auto* d = static_cast<message_envelope<down_msg>*>(rest);
             if (p.signals->monitoring.erase(d->value.id)) rt.monitor_count.fetch_sub(1);
             rest->destroy(rest);
+        } else if (rest->kind == signal_kind::adopt) {
+            // Handed to us as we died: released like the rest of what we own (below).
+            auto& r = static_cast<adopt_signal*>(rest)->resource;
+            r.release(rt, r.id, self);
+            rest->destroy(rest);
         } else if (rest->kind == signal_kind::exit && p.signals) {
             auto* s = static_cast<exit_signal*>(rest);
             if (s->via_link && p.signals->links.erase(s->from)) rt.link_count.fetch_sub(1);
@@ -218,7 +268,13 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
         s.monitored_by.clear();
         s.monitoring.clear();
     }
-    // 6. Timers aimed at us.
+    // 6. What we own (sockets) is closed.
+    if (p.signals) {
+        for (const owned_resource& r : p.signals->resources)
+            r.release(rt, r.id, self);
+        p.signals->resources.clear();
+    }
+    // 7. Timers aimed at us.
     if (p.timers_to_me.load(std::memory_order_relaxed) != 0) rt.cancel_timers_to(self);
 }
 

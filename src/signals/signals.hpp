@@ -4,6 +4,7 @@
 
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include <erl/atom.hpp>
 #include <erl/detail/envelope.hpp>
@@ -15,7 +16,19 @@
 
 namespace erl::detail {
 
+// Something a process owns and that must go when it ends (a socket): released by the layer that
+// made it, through plain function pointers, so this layer needs to know nothing about it.
+struct owned_resource {
+    std::uint64_t id = 0;
+    // Releases the resource if `owner` still owns it.
+    void (*release)(runtime_impl& rt, std::uint64_t id, const pid& owner) noexcept = nullptr;
+    // Whether `owner` still owns it (entries that lost it are dropped now and then).
+    bool (*held)(runtime_impl& rt, std::uint64_t id, const pid& owner) noexcept = nullptr;
+};
+
 struct signal_state {
+    std::vector<owned_resource> resources;
+    std::size_t resources_checked = 8; // compact `resources` when it grows past this
     std::unordered_set<pid> links;
     std::unordered_map<ref, pid> monitoring;   // monitors this process holds: ref -> target
     std::unordered_map<ref, pid> monitored_by; // monitors on this process: ref -> watcher
@@ -59,6 +72,22 @@ struct info_request final : envelope {
     }
 };
 void answer_info_request(process_control& p, envelope& request);
+
+// A bare wake-up: absorbing it does nothing, but pushing it makes a parked process run.
+envelope_ptr make_wake_signal();
+// Wakes the parked (or about to park) process `p`, which must be alive: the caller knows it is,
+// e.g. because `p` is registered as a waiter under a lock the caller holds.
+void wake_process(process_control& p) noexcept;
+
+struct adopt_signal final : envelope {
+    owned_resource resource;
+    explicit adopt_signal(owned_resource r) : resource(r) {
+        kind = signal_kind::adopt;
+        destroy = [](envelope* e) noexcept { delete static_cast<adopt_signal*>(e); };
+    }
+};
+// The calling process now owns `r`; released when it ends.
+void own_resource(process_control& p, owned_resource r);
 void answer_info_request_dead(envelope& request);
 
 // Handles one non-message signal taken from the inbox (owns and frees it). May decide that the
