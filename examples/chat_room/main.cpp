@@ -56,7 +56,7 @@ void room() {
             },
             [&](said s) { broadcast(fmt::format("{}: {}\n", s.name, s.text)); },
             [&](const erl::down_msg& d) {
-                auto it = members.find(d.pid);
+                auto it = members.find(d.process);
                 if (it == members.end()) return;
                 std::string name = it->second;
                 members.erase(it);
@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
         }
     }
     erl::set_log_handler([](const erl::log_event& e) {
-        if (e.kind != erl::atom("crash_report")) fmt::print(stderr, "{}\n", e.text);
+        if (e.level >= erl::log_level::warning && e.kind != erl::atom("crash_report"))
+            fmt::print(stderr, "{}\n", e.text);
     });
     erl::application app([host, port] {
         sup::child_spec m = sup::dynamic_worker<tcp::socket>("member"_a, member);
@@ -141,9 +142,10 @@ int main(int argc, char** argv) {
         top.strategy = sup::strategy::rest_for_one;
         top.intensity = 5;
         top.period = 10s;
+        auto members = sup::supervisor_spec("members"_a, pool, {m});
+        members.start = [pool, m] { return sup::start_link("members"_a, pool, {m}); };
         return sup::start_link("chat"_a, top,
-                               {sup::worker("room"_a, room),
-                                sup::supervisor_spec("members"_a, pool, {m}),
+                               {sup::worker("room"_a, room), members,
                                 sup::worker("acceptor"_a, acceptor, host, port)});
     });
     return app.run();

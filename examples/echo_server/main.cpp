@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     raise_fd_limit();
     // Keep the log to what matters for a server: crashes of the tree itself.
     erl::set_log_handler([](const erl::log_event& e) {
-        if (e.kind == erl::atom("crash_report")) return; // a connection's end is no news
+        if (e.level < erl::log_level::warning) return;
         fmt::print(stderr, "{}\n", e.text);
     });
     erl::application app(
@@ -115,9 +115,13 @@ int main(int argc, char** argv) {
             top.strategy = sup::strategy::rest_for_one;
             top.intensity = 5;
             top.period = 10s;
+            // The pool is registered under its id, so the acceptor can find it by name.
+            auto connections = sup::supervisor_spec("connections"_a, pool, {connection});
+            connections.start = [pool, connection] {
+                return sup::start_link("connections"_a, pool, {connection});
+            };
             return sup::start_link("echo"_a, top,
-                                   {sup::supervisor_spec("connections"_a, pool, {connection}),
-                                    sup::worker("acceptor"_a, acceptor, cfg)});
+                                   {connections, sup::worker("acceptor"_a, acceptor, cfg)});
         },
         {.runtime = {.schedulers = cfg.schedulers}});
     return app.run();
