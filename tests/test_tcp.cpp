@@ -13,7 +13,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -485,4 +487,56 @@ TEST_CASE("sockets print like Erlang ports", "[tcp]") {
 
 TEST_CASE("tcp calls outside a process are refused", "[tcp]") {
     CHECK_THROWS_AS(tcp::listen("127.0.0.1", 0), erl::not_in_process);
+}
+
+namespace {
+void ignore_signal(int) {}
+} // namespace
+
+TEST_CASE("signals that interrupt system calls do not disturb sockets", "[tcp][eintr]") {
+    // SIGUSR1 without SA_RESTART: epoll waits, accept, connect, reads and writes on every
+    // thread see EINTR now and then and must carry on.
+    struct sigaction sa {};
+    struct sigaction old {};
+    sa.sa_handler = ignore_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    ::sigaction(SIGUSR1, &sa, &old);
+    std::atomic<bool> firing{true};
+    std::thread storm([&] {
+        while (firing.load()) {
+            ::kill(::getpid(), SIGUSR1);
+            std::this_thread::sleep_for(100us);
+        }
+    });
+    std::atomic<int> ok{0};
+    {
+        erl::runtime rt({.schedulers = 2});
+        rt.run([&] {
+            tcp::listener l = tcp::listen("127.0.0.1", 0);
+            std::uint16_t port = l.local().port();
+            erl::spawn([l] { echo_acceptor(l, 50); });
+            std::vector<erl::pid> clients;
+            for (int i = 0; i < 50; ++i) {
+                clients.push_back(erl::spawn([port, &ok] {
+                    tcp::socket c = tcp::connect("127.0.0.1", port, 30s);
+                    for (int r = 0; r < 100; ++r) {
+                        std::string msg(1 + r * 97 % 3000, char('a' + r % 26));
+                        c.write(msg, 30s);
+                        if (c.read(msg.size(), 30s) != msg) return;
+                        if (r % 10 == 0) erl::receive(erl::after(100us));
+                    }
+                    ok.fetch_add(1);
+                }));
+            }
+            for (auto& c : clients)
+                erl::monitor(c);
+            for (std::size_t i = 0; i < clients.size(); ++i)
+                erl::receive([](const erl::down_msg&) {});
+        });
+    }
+    firing = false;
+    storm.join();
+    ::sigaction(SIGUSR1, &old, nullptr);
+    CHECK(ok.load() == 50);
 }
