@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 using namespace std::chrono_literals;
 using namespace erl::literals;
@@ -35,9 +36,12 @@ struct config {
 
 // One connection: echo until the peer closes. A reset is an ordinary end for an echo server.
 void serve(tcp::socket s) {
+    std::vector<char> buffer(16 * 1024); // one buffer for the connection's life
     try {
-        for (;;)
-            s.write(s.read());
+        for (;;) {
+            std::size_t n = s.read_some(buffer);
+            s.write({buffer.data(), n});
+        }
     } catch (const erl::io_error& e) {
         if (e.is_closed() || e.reason() == "econnreset"_a) return;
         throw;

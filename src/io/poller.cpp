@@ -33,6 +33,16 @@ void send_to_owner(runtime_impl& rt, const pid& owner, T message) noexcept {
 }
 } // namespace
 
+ssize_t receive_into_string(int fd, std::size_t limit, std::string& data) {
+    scheduler* s = current_scheduler();
+    std::vector<char> local;
+    std::vector<char>& scratch = s ? s->io_scratch : local;
+    if (scratch.size() < limit) scratch.resize(std::max<std::size_t>(limit, 64 * 1024));
+    ssize_t n = ::recv(fd, scratch.data(), limit, 0);
+    if (n > 0) data.assign(scratch.data(), std::size_t(n));
+    return n;
+}
+
 io_poller::io_poller(runtime_impl& rt) : rt_(rt) {
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (epoll_fd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
@@ -165,12 +175,12 @@ void io_poller::active_read_locked(io_handle& h) noexcept {
             data = std::move(h.pending);
             h.pending.clear();
         } else {
+            ssize_t n;
             try {
-                data.resize(h.read_chunk);
+                n = receive_into_string(h.fd, h.read_chunk, data);
             } catch (...) {
                 return; // out of memory: the data waits in the kernel for the next edge
             }
-            ssize_t n = ::recv(h.fd, data.data(), data.size(), 0);
             if (n < 0) {
                 int e = errno;
                 if (e == EINTR) continue;
@@ -191,8 +201,6 @@ void io_poller::active_read_locked(io_handle& h) noexcept {
                 close_locked(h);
                 return;
             }
-            data.resize(std::size_t(n));
-            if (std::size_t(n) < h.read_chunk / 4) data.shrink_to_fit();
         }
         send_to_owner(rt_, h.owner, tcp_data{self, std::move(data)});
         if (h.active > 0 && --h.active == 0) send_to_owner(rt_, h.owner, tcp_passive{self});

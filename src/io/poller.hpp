@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 #include <erl/pid.hpp>
 #include <erl/tcp.hpp>
 
@@ -32,6 +34,11 @@ struct process_control;
 class scheduler;
 
 enum io_direction : int { io_in = 0, io_out = 1 };
+
+// Receives at most `limit` bytes from fd into a string of exactly the size received, through
+// the calling scheduler's scratch buffer (no zero-filled 16 KiB string per read). Returns what
+// recv returned (data is set only when it is > 0).
+ssize_t receive_into_string(int fd, std::size_t limit, std::string& data);
 
 // One open socket. Handles live in chunks that are never freed while the runtime lives, so an
 // event or a stale socket value can always lock one and check `generation`.

@@ -315,25 +315,22 @@ bool handle_open(io_handle_ref r) noexcept {
     return open;
 }
 
-// Reads what is there into `buffer` (a passive read of at most buffer.size() bytes).
-std::size_t read_into(target& t, std::span<char> buffer, clock::time_point deadline,
-                      const char* operation) {
+// A passive read of what is there: `take(pending)` hands out buffered bytes, `receive(fd)` is
+// one recv (its result: bytes, 0 at the end of the stream, -1 with errno).
+template <typename Take, typename Receive>
+std::size_t passive_read(target& t, clock::time_point deadline, const char* operation, Take take,
+                         Receive receive) {
     {
         std::lock_guard lock(t.h.lock);
         if (!same(t.h, t.id) || t.h.closing) throw_io(io_errc::closed, operation);
         if (t.h.active != 0) throw_io(io_errc::active, operation);
-        if (!t.h.pending.empty()) {
-            std::size_t n = std::min(buffer.size(), t.h.pending.size());
-            std::memcpy(buffer.data(), t.h.pending.data(), n);
-            t.h.pending.erase(0, n);
-            return n;
-        }
+        if (!t.h.pending.empty()) return take(t.h.pending);
     }
     std::size_t got = 0;
     bool eof = false;
     run_io(t, io_in, deadline, operation, [&](int fd) {
         for (;;) {
-            ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
+            ssize_t n = receive(fd);
             if (n > 0) {
                 got = std::size_t(n);
                 return attempt::done;
@@ -353,6 +350,36 @@ std::size_t read_into(target& t, std::span<char> buffer, clock::time_point deadl
         throw_io(io_errc::closed, operation);
     }
     return got;
+}
+
+// Reads what is there into `buffer` (at most buffer.size() bytes).
+std::size_t read_into(target& t, std::span<char> buffer, clock::time_point deadline,
+                      const char* operation) {
+    return passive_read(
+        t, deadline, operation,
+        [&](std::string& pending) {
+            std::size_t n = std::min(buffer.size(), pending.size());
+            std::memcpy(buffer.data(), pending.data(), n);
+            pending.erase(0, n);
+            return n;
+        },
+        [&](int fd) { return ::recv(fd, buffer.data(), buffer.size(), 0); });
+}
+
+// Reads what is there (at most `limit` bytes) into a string of just that size.
+std::string read_available(target& t, std::size_t limit, clock::time_point deadline,
+                           const char* operation) {
+    std::string data;
+    passive_read(
+        t, deadline, operation,
+        [&](std::string& pending) {
+            std::size_t n = std::min(limit, pending.size());
+            data.assign(pending, 0, n);
+            pending.erase(0, n);
+            return n;
+        },
+        [&](int fd) { return receive_into_string(fd, limit, data); });
+    return data;
 }
 
 } // namespace
@@ -401,10 +428,7 @@ std::string socket::read(std::size_t n, timeout t) const {
             std::lock_guard lock(target.h.lock);
             chunk = target.h.read_chunk;
         }
-        std::string data(chunk, '\0');
-        data.resize(detail::read_into(target, data, deadline, op));
-        if (data.size() < chunk / 4) data.shrink_to_fit();
-        return data;
+        return detail::read_available(target, chunk, deadline, op);
     }
     detail::direction_hold hold(target, detail::io_in, deadline, op);
     std::string data(n, '\0');

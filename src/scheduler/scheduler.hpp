@@ -44,6 +44,8 @@ class scheduler {
     // Bumped between time slices; offline_bit while asleep (see process_table.hpp).
     std::atomic<std::uint64_t> quiescent{0};
     process_control* running = nullptr;
+    // Scratch space for the I/O layer's reads (used between two switches, never across one).
+    std::vector<char> io_scratch;
     std::atomic<bool> sleeping{false};
 
   private:
