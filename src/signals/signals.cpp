@@ -105,6 +105,8 @@ void handle_signal(process_control& p, envelope* raw) {
     case signal_kind::info:
         answer_info_request(p, *e);
         break;
+    case signal_kind::wake:
+        break; // its work is done: the process runs
     case signal_kind::message:
         p.messages.push_back(e.release());
         break;

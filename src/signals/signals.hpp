@@ -59,6 +59,15 @@ struct info_request final : envelope {
     }
 };
 void answer_info_request(process_control& p, envelope& request);
+
+// Wakes a process that waits for something other than a message (a blocking job's end): the
+// waiter checks its condition when it runs again; the signal itself is dropped.
+struct wake_signal final : envelope {
+    wake_signal() noexcept {
+        kind = signal_kind::wake;
+        destroy = [](envelope* e) noexcept { delete static_cast<wake_signal*>(e); };
+    }
+};
 void answer_info_request_dead(envelope& request);
 
 // Handles one non-message signal taken from the inbox (owns and frees it). May decide that the

@@ -29,6 +29,7 @@ enum class signal_kind : std::uint8_t {
     demonitor, // monitor removal
     down,      // a down_msg: a message, after the receiver forgets the monitor
     info,      // process_info request: answered by the process itself
+    wake,      // carries nothing: makes a waiting process look again (erl::blocking's result)
 };
 
 struct envelope {
