@@ -18,6 +18,8 @@ target_sources(erlcpp PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/signals/monitors.cpp
   ${CMAKE_CURRENT_LIST_DIR}/signals/registry.cpp
   ${CMAKE_CURRENT_LIST_DIR}/signals/introspection.cpp
+  # process-aware I/O: erl::blocking's side threads
+  ${CMAKE_CURRENT_LIST_DIR}/io/blocking_pool.cpp
   # the runtime object and the logger
   ${CMAKE_CURRENT_LIST_DIR}/runtime/runtime.cpp
   ${CMAKE_CURRENT_LIST_DIR}/runtime/logger.cpp
