@@ -14,18 +14,20 @@ namespace erl {
 // Runs `fn(args...)` on one of the runtime's blocking threads and returns its result; the
 // calling process waits meanwhile, in the manner of a receive, and the other processes keep its
 // scheduler thread. An exception from fn reaches the caller as itself (same type, carried by a
-// std::exception_ptr). fn and args are copied (decay-copied, as by std::thread) into the job and
-// called as rvalues there; wrap what must be shared in std::ref. They run on a plain thread:
-// inside fn, erl::self(), receive and the like throw erl::not_in_process, erl::send works.
+// std::exception_ptr). fn and args are decay-copied into the job, as by std::thread, and called
+// as rvalues there. Pass what fn uses by value: a killed caller's stack is gone while its job
+// may still run, so a reference into it (std::ref, a [&] capture) is only safe for a caller
+// that nothing kills. fn runs on a plain thread: inside it, erl::self(), receive and the like
+// throw erl::not_in_process; erl::send works.
 //
 // At most runtime_options::blocking_threads jobs run at once (default 16); the rest wait in
 // order of arrival. A caller that is killed while it waits (erl::exit(pid, kill), a linked
 // crash, shutdown) unwinds at once, as it would in a receive; its job, if it had started, runs
-// to its end on the pool thread and its result is thrown away there; if it had not started, it
-// never does.
+// to its end on the pool thread and its result is destroyed there; if it had not started, it
+// never does. The runtime's destructor drops queued jobs and waits for running ones.
 //
 // Outside any process (main(), a plain thread, or fn itself) the call simply runs fn on the
-// calling thread.
+// calling thread. See docs/io.md.
 template <typename F, typename... Args>
 requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
     std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...> blocking(F&& fn, Args&&... args) {
