@@ -18,11 +18,12 @@ target_sources(erlcpp PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/signals/monitors.cpp
   ${CMAKE_CURRENT_LIST_DIR}/signals/registry.cpp
   ${CMAKE_CURRENT_LIST_DIR}/signals/introspection.cpp
-  # process-aware I/O: the poller, sockets
+  # process-aware I/O: the poller, sockets, erl::blocking's side threads
   ${CMAKE_CURRENT_LIST_DIR}/io/poller.cpp
   ${CMAKE_CURRENT_LIST_DIR}/io/io_error.cpp
   ${CMAKE_CURRENT_LIST_DIR}/io/resolve.cpp
   ${CMAKE_CURRENT_LIST_DIR}/io/tcp.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/io/blocking_pool.cpp
   # the runtime object and the logger
   ${CMAKE_CURRENT_LIST_DIR}/runtime/runtime.cpp
   ${CMAKE_CURRENT_LIST_DIR}/runtime/logger.cpp

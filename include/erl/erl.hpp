@@ -3,6 +3,7 @@
 
 #include <erl/application.hpp>
 #include <erl/atom.hpp>
+#include <erl/blocking.hpp>
 #include <erl/etf.hpp>
 #include <erl/exit_reason.hpp>
 #include <erl/gen.hpp>

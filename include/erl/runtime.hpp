@@ -20,6 +20,10 @@ struct runtime_options {
     std::size_t max_processes = std::size_t(1) << 22;
     // Reductions per time slice: send, receive, spawn each count one (Erlang uses 4000).
     int reductions_per_slice = 4000;
+    // Side threads for erl::blocking: at most this many blocking jobs run at once, the others
+    // wait in order. 0 means 16. The threads start when first needed and live as long as the
+    // runtime.
+    unsigned blocking_threads = 0;
 };
 
 // Counters that tests use to prove nothing leaked.
@@ -29,6 +33,9 @@ struct runtime_statistics {
     std::size_t monitors = 0;       // monitors held by watchers
     std::size_t pending_timers = 0; // send_after timers not yet fired or cancelled
     std::size_t registered_names = 0;
+    // erl::blocking jobs queued or on a pool thread (a job counts until its thread is done
+    // with it, a moment after the caller got its result).
+    std::size_t blocking_jobs = 0;
     std::size_t spawned_total = 0;
 };
 

@@ -19,6 +19,8 @@ std::vector<runtime_impl*>& runtimes() {
     return v;
 }
 std::atomic<std::uint32_t> next_creation{1};
+// Like Erlang's ten dirty I/O schedulers, a bound for jobs that mostly wait, not compute.
+constexpr unsigned default_blocking_threads = 16;
 
 std::size_t default_stack_bytes(const runtime_options& o) {
     if (o.default_stack_size) return o.default_stack_size;
@@ -40,7 +42,9 @@ runtime_impl* find_runtime_locked(std::uint32_t creation) noexcept {
 
 runtime_impl::runtime_impl(const runtime_options& o)
     : options(o), creation(next_creation.fetch_add(1)), table(o.max_processes),
-      stacks(default_stack_bytes(o)) {
+      stacks(default_stack_bytes(o)),
+      blocking(*this, o.blocking_threads ? o.blocking_threads : default_blocking_threads) {
+    options.blocking_threads = blocking.max_threads();
     if (options.reductions_per_slice <= 0) options.reductions_per_slice = 4000;
     unsigned n =
         options.schedulers ? options.schedulers : std::max(1u, std::thread::hardware_concurrency());
@@ -61,6 +65,9 @@ runtime_impl::runtime_impl(const runtime_options& o)
 }
 
 runtime_impl::~runtime_impl() {
+    // Drops the queued jobs (their callers are dead) and joins the running ones. See the
+    // comment on `blocking` for why this comes after the schedulers stop.
+    blocking.stop();
     {
         std::lock_guard lock(runtimes_mutex());
         std::erase(runtimes(), this);
@@ -175,6 +182,7 @@ runtime_statistics runtime::statistics() const {
         std::lock_guard lock(rt.names_mutex);
         s.registered_names = rt.names.size();
     }
+    s.blocking_jobs = rt.blocking.jobs();
     s.spawned_total = rt.spawned_total.load();
     return s;
 }

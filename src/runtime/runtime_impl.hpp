@@ -17,6 +17,7 @@
 
 #include "context/stack_pool.hpp"
 #include "io/poller.hpp"
+#include "io/blocking_pool.hpp"
 #include "process/process_table.hpp"
 #include "scheduler/scheduler.hpp"
 
@@ -59,6 +60,15 @@ struct runtime_impl {
     std::mutex timers_mutex;
     std::unordered_map<ref, delivery_timer*> timers_by_ref;
     std::unordered_map<pid, std::unordered_set<ref>> timers_by_dest;
+
+    // erl::blocking's side threads. Stopped first thing in ~runtime_impl, that is after
+    // shutdown() has ended every process and joined the schedulers, never before: while a
+    // process lives it may be waiting for a job, and stopping the pool under it would leave it
+    // waiting for ever. A caller killed by shutdown does not wait for its job (the kill wakes
+    // it), so shutdown itself never waits for the pool. Stopping the pool before any other
+    // member goes matters too: a job that ends late still wakes its (dead) caller through the
+    // process table.
+    blocking_pool blocking;
 
     scheduler& pick_scheduler() noexcept {
         return *schedulers[next_scheduler.fetch_add(1, std::memory_order_relaxed) %

@@ -117,10 +117,7 @@ void handle_signal(process_control& p, envelope* raw) {
 }
 
 envelope_ptr make_wake_signal() {
-    auto* e = new envelope;
-    e->kind = signal_kind::wake;
-    e->destroy = [](envelope* w) noexcept { delete w; };
-    return envelope_ptr(e);
+    return envelope_ptr(new wake_signal);
 }
 
 void wake_process(process_control& p) noexcept {

@@ -73,6 +73,15 @@ struct info_request final : envelope {
 };
 void answer_info_request(process_control& p, envelope& request);
 
+// Wakes a process that waits for something other than a message (a blocking job's end): the
+// waiter checks its condition when it runs again; the signal itself is dropped.
+struct wake_signal final : envelope {
+    wake_signal() noexcept {
+        kind = signal_kind::wake;
+        destroy = [](envelope* e) noexcept { delete static_cast<wake_signal*>(e); };
+    }
+};
+
 // A bare wake-up: absorbing it does nothing, but pushing it makes a parked process run.
 envelope_ptr make_wake_signal();
 // Wakes the parked (or about to park) process `p`, which must be alive: the caller knows it is,

@@ -29,7 +29,7 @@ enum class signal_kind : std::uint8_t {
     demonitor, // monitor removal
     down,      // a down_msg: a message, after the receiver forgets the monitor
     info,      // process_info request: answered by the process itself
-    wake,      // wakes a process waiting for something other than a message (I/O readiness)
+    wake,      // carries nothing: makes a waiting process look again (I/O readiness, a job's end)
     adopt,     // hands the process a resource it now owns (a socket from controlling_process)
 };
 
