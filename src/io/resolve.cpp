@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include <erl/blocking.hpp>
+
 #include "io/io_errors.hpp"
 
 namespace erl::detail {
@@ -47,31 +49,43 @@ std::vector<tcp::endpoint> resolve_host(std::string_view host, std::uint16_t por
     if (auto n = parse_numeric(host))
         return {tcp::endpoint::from_bytes(n->bytes, port, n->scope_id)};
     std::string name(host);
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG | (passive ? AI_PASSIVE : 0);
-    addrinfo* list = nullptr;
-    int rc = ::getaddrinfo(name.c_str(), nullptr, &hints, &list);
-    if (rc != 0) {
-        if (list) ::freeaddrinfo(list);
-        throw_io(io_errc::bad_address,
-                 fmt::format("{}: cannot resolve {}: {}", operation, name, ::gai_strerror(rc)));
-    }
-    std::vector<tcp::endpoint> out;
-    for (addrinfo* a = list; a; a = a->ai_next) {
-        if (a->ai_family == AF_INET) {
-            auto* s = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
-            out.push_back(tcp::endpoint::from_bytes(
-                {reinterpret_cast<const std::uint8_t*>(&s->sin_addr), 4}, port));
-        } else if (a->ai_family == AF_INET6) {
-            auto* s = reinterpret_cast<const sockaddr_in6*>(a->ai_addr);
-            out.push_back(tcp::endpoint::from_bytes(
-                {reinterpret_cast<const std::uint8_t*>(&s->sin6_addr), 16}, port,
-                s->sin6_scope_id));
+    struct lookup {
+        int rc = 0;
+        std::vector<tcp::endpoint> found;
+    };
+    // getaddrinfo may wait for DNS for seconds: off the scheduler, only this process waits.
+    // Everything is captured by value (a killed caller does not wait for the job).
+    lookup result = erl::blocking([name, port, passive] {
+        lookup r;
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_ADDRCONFIG | (passive ? AI_PASSIVE : 0);
+        addrinfo* list = nullptr;
+        r.rc = ::getaddrinfo(name.c_str(), nullptr, &hints, &list);
+        if (r.rc != 0) {
+            if (list) ::freeaddrinfo(list);
+            return r;
         }
-    }
-    ::freeaddrinfo(list);
+        for (addrinfo* a = list; a; a = a->ai_next) {
+            if (a->ai_family == AF_INET) {
+                auto* s = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+                r.found.push_back(tcp::endpoint::from_bytes(
+                    {reinterpret_cast<const std::uint8_t*>(&s->sin_addr), 4}, port));
+            } else if (a->ai_family == AF_INET6) {
+                auto* s = reinterpret_cast<const sockaddr_in6*>(a->ai_addr);
+                r.found.push_back(tcp::endpoint::from_bytes(
+                    {reinterpret_cast<const std::uint8_t*>(&s->sin6_addr), 16}, port,
+                    s->sin6_scope_id));
+            }
+        }
+        ::freeaddrinfo(list);
+        return r;
+    });
+    if (result.rc != 0)
+        throw_io(io_errc::bad_address, fmt::format("{}: cannot resolve {}: {}", operation, name,
+                                                   ::gai_strerror(result.rc)));
+    std::vector<tcp::endpoint> out = std::move(result.found);
     if (out.empty())
         throw_io(io_errc::bad_address, fmt::format("{}: no address for {}", operation, name));
     return out;
