@@ -1,6 +1,10 @@
 // Getting an envelope into a process's inbox, from any thread.
 #include <erl/message.hpp>
 
+#include <erl/registry.hpp>
+
+#include <fmt/format.h>
+
 #include "process/process_control.hpp"
 #include "runtime/runtime_impl.hpp"
 #include "scheduler/scheduler.hpp"
@@ -37,13 +41,23 @@ bool send_signal(runtime_impl& rt, const pid& to, envelope_ptr e) noexcept {
     scheduler* here = current_scheduler();
     if (to.creation() == rt.creation && to.node() == rt.node) return push_local(rt, to, e, here);
     bool delivered = false;
-    if (to.is_local())
+    if (to.is_local()) {
         with_runtime(to.creation(),
                      [&](runtime_impl& other) { delivered = push_local(other, to, e, here); });
+    } else if (rt.remote && !to.is_null()) {
+        process_control* self = here ? here->running : nullptr;
+        try {
+            rt.remote->route(self ? self->self_pid() : pid(), to, std::move(e), nullptr);
+        } catch (...) {
+            // Out of memory on the way to another node: that signal is lost, as over a
+            // connection that broke.
+        }
+        return true; // the other node answers for its processes (noproc, noconnection)
+    }
     return delivered;
 }
 
-void deliver(const pid& to, envelope_ptr e) {
+void deliver(const pid& to, envelope_ptr e, message_to_term convert) {
     scheduler* here = current_scheduler();
     process_control* self = here ? here->running : nullptr;
     if (self) {
@@ -53,6 +67,13 @@ void deliver(const pid& to, envelope_ptr e) {
         } else if (to.is_local()) {
             with_runtime(to.creation(),
                          [&](runtime_impl& other) { push_local(other, to, e, here); });
+        } else if (rt.remote && !to.is_null()) {
+            if (!convert)
+                throw badarg(fmt::format(
+                    "erl::send: {} is a process of node {}: only erl::term and types with a term "
+                    "conversion can be sent there",
+                    to, to.node()));
+            rt.remote->route(self->self_pid(), to, std::move(e), convert);
         }
         count_reduction(*self);
         return;

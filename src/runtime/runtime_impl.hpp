@@ -17,6 +17,7 @@
 
 #include "context/stack_pool.hpp"
 #include "io/poller.hpp"
+#include "runtime/remote.hpp"
 #include "io/blocking_pool.hpp"
 #include "process/process_table.hpp"
 #include "scheduler/scheduler.hpp"
@@ -34,6 +35,8 @@ struct runtime_impl {
     stack_pool stacks;
     // Before `schedulers`: destroyed after their threads are joined.
     io_poller io{*this};
+    // Set when this runtime is a distributed node (before any process runs; never changes).
+    std::unique_ptr<remote_router> remote;
     std::vector<std::unique_ptr<scheduler>> schedulers;
     std::atomic<unsigned> next_scheduler{0}; // round robin for spawns from plain threads
 

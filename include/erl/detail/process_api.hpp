@@ -14,6 +14,10 @@ struct spawn_options;
 class runtime;
 } // namespace erl
 
+namespace erl {
+class term;
+}
+
 namespace erl::detail {
 
 struct process_control;
@@ -37,7 +41,10 @@ void wait_signals(process_control& p, clock::time_point deadline, bool has_deadl
 void count_reduction(process_control& p);
 
 // Sends an envelope to a pid of any runtime in the program, from any thread.
-void deliver(const pid& to, envelope_ptr e);
+// How a message envelope becomes an erl::term when it must leave the program (a pid of another
+// node): set by erl::send for types with a term conversion, null for the others.
+using message_to_term = term (*)(envelope& e);
+void deliver(const pid& to, envelope_ptr e, message_to_term convert = nullptr);
 
 // What spawn needs to build a process's function inside its own stack.
 struct closure_ops {
