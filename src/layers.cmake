@@ -29,4 +29,5 @@ target_sources(erlcpp PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/dist/node_name.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dist/cookie.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dist/epmd.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dist/handshake.cpp
 )
