@@ -30,4 +30,6 @@ target_sources(erlcpp PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/dist/cookie.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dist/epmd.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dist/handshake.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dist/control.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dist/framing.cpp
 )
