@@ -544,7 +544,10 @@ TEST_CASE("live: short names: handshake with erl -sname", "[dist][live]") {
 TEST_CASE("live: handshake as acceptor: net_adm:ping from erl answers pong", "[dist][live]") {
     SKIP_WITHOUT_ERLANG();
     our_node us("cpptest");
-    auto& [d, l, reg, resp] = us;
+    // Plain references: clang 14 cannot capture structured bindings in lambdas.
+    const auto& d = us.d;
+    const auto& l = us.l;
+    const auto& resp = us.resp;
     REQUIRE(resp.result == 0);
     const std::string me = "cpptest@127.0.0.1";
 
