@@ -320,6 +320,13 @@ TEST_CASE("malformed handshake messages fail cleanly", "[dist][handshake]") {
     b.answer(handshake_status::ok);
     b.feed(msg({'r', 0, 0, 0, 1, 2, 3}));
     CHECK(b.failure() == handshake_failure::malformed);
+    // A peer that floods us while we decide the status is cut off.
+    auto flooded = handshake::accept(config("b@h", 2, 6));
+    flooded.feed(send_name(otp25_flags, 1, "a@h"));
+    REQUIRE(flooded.current() == state::awaiting_status);
+    flooded.feed(bytes(70000, 0));
+    flooded.feed(bytes(70000, 0));
+    CHECK(flooded.failure() == handshake_failure::malformed);
     // After failing, more input changes nothing.
     b.feed(reply(1, dist::handshake_digest("secret", 6)));
     CHECK(b.current() == state::failed);

@@ -223,7 +223,7 @@ class child {
 struct epmd_daemon {
     std::uint16_t port = free_port();
     epmd_daemon() {
-        auto cmd = fmt::format("epmd -port {} -daemon -relaxed_command_check", port);
+        auto cmd = fmt::format("timeout 10 epmd -port {} -daemon -relaxed_command_check", port);
         REQUIRE(std::system(cmd.c_str()) == 0);
         for (auto end = clock_type::now() + 10s; clock_type::now() < end;
              std::this_thread::sleep_for(20ms))
@@ -231,7 +231,7 @@ struct epmd_daemon {
         FAIL("epmd did not start on port " << port);
     }
     ~epmd_daemon() {
-        auto cmd = fmt::format("epmd -port {} -kill >/dev/null 2>&1", port);
+        auto cmd = fmt::format("timeout 10 epmd -port {} -kill >/dev/null 2>&1", port);
         (void)!std::system(cmd.c_str());
     }
     std::string env() const { return fmt::format("ERL_EPMD_PORT={}", port); }

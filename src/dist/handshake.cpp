@@ -21,6 +21,7 @@ constexpr std::uint8_t tag_complement = 'c'; // the rest of an 'n' sender's flag
 constexpr std::uint8_t tag_status = 's';
 constexpr std::uint8_t tag_reply = 'r';
 constexpr std::uint8_t tag_ack = 'a';
+constexpr std::size_t max_pending = 2 * (2 + 0xFFFF);
 
 std::uint32_t random_challenge() {
     std::uint32_t v = 0;
@@ -112,6 +113,10 @@ handshake::state handshake::feed(bytes_view bytes) {
         }
     }
     in_.erase(in_.begin(), in_.begin() + std::ptrdiff_t(pos));
+    // Handshake messages are small and the peer waits for our answers between them: a peer
+    // that piles up more than two of the largest possible messages is not shaking hands.
+    if (state_ != state::done && in_.size() > max_pending)
+        fail(handshake_failure::malformed, "too many bytes before the handshake's next step");
     if (state_ == state::failed) in_.clear();
     return state_;
 }
