@@ -27,4 +27,15 @@ target_sources(erlcpp PRIVATE
   # the runtime object and the logger
   ${CMAKE_CURRENT_LIST_DIR}/runtime/runtime.cpp
   ${CMAKE_CURRENT_LIST_DIR}/runtime/logger.cpp
+  # distribution protocol, without I/O (EPMD, handshake, packets, control messages); uses
+  # the terms and the ETF codec (term/sources.cmake)
+  ${CMAKE_CURRENT_LIST_DIR}/dist/wire.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dist/md5.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dist/flags.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dist/node_name.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dist/cookie.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dist/epmd.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dist/handshake.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dist/control.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dist/framing.cpp
 )

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,10 @@ class atom {
     explicit atom(std::string_view name);
     explicit atom(const char* name) : atom(std::string_view(name)) {}
     explicit atom(const std::string& name) : atom(std::string_view(name)) {}
+
+    // The atom named `name` if it is already interned, without interning it (Erlang's
+    // list_to_existing_atom): for names that come from the network.
+    static std::optional<atom> existing(std::string_view name);
 
     // The atom's text. The view stays valid for the life of the program.
     std::string_view name() const noexcept;

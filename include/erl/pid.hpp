@@ -34,13 +34,13 @@ class pid {
     bool is_local() const noexcept;
 
     friend bool operator==(const pid&, const pid&) noexcept = default;
-    // Erlang compares pids by node, then serial... we keep a simple total order that groups by
-    // node and creation first; it is stable and consistent with ==.
+    // Erlang's order (as OTP 25 compares pids): serial, then number, then node name, then
+    // creation; so a remote pid sorts among the local ones by its numbers, as in Erlang.
     friend std::strong_ordering operator<=>(const pid& a, const pid& b) noexcept {
-        if (auto c = a.node_ <=> b.node_; c != 0) return c;
-        if (auto c = a.creation_ <=> b.creation_; c != 0) return c;
         if (auto c = a.serial_ <=> b.serial_; c != 0) return c;
-        return a.number_ <=> b.number_;
+        if (auto c = a.number_ <=> b.number_; c != 0) return c;
+        if (auto c = a.node_ <=> b.node_; c != 0) return c;
+        return a.creation_ <=> b.creation_;
     }
 
   private:

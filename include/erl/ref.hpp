@@ -5,6 +5,7 @@
 #include <compare>
 #include <cstdint>
 #include <functional>
+#include <span>
 
 #include <fmt/format.h>
 
@@ -12,31 +13,47 @@
 
 namespace erl {
 
-// Shaped like Erlang's NEWER_REFERENCE_EXT: a node, a creation and up to five 32-bit words (we
-// make three, as a local Erlang node does). References made in one program never repeat.
+// Shaped like Erlang's NEWER_REFERENCE_EXT: a node, a creation and one to five 32-bit words (we
+// make three, as a local Erlang node does; OTP 24+ nodes may send up to five). References made
+// in one program never repeat. As in OTP, the words beyond a reference's length count as zero:
+// a three-word reference equals the five-word one with the same low words and two zero words.
 class ref {
   public:
+    static constexpr std::size_t max_words = 5;
+
     constexpr ref() noexcept = default; // the null reference
     ref(atom node, std::uint32_t creation, std::array<std::uint32_t, 3> words) noexcept
-        : node_(node), creation_(creation), words_(words) {}
+        : node_(node), creation_(creation), words_{words[0], words[1], words[2], 0, 0}, len_(3) {}
+    // 1 to 5 words (least significant first, as on the wire); throws std::invalid_argument
+    // otherwise.
+    ref(atom node, std::uint32_t creation, std::span<const std::uint32_t> words);
 
     atom node() const noexcept { return node_; }
     std::uint32_t creation() const noexcept { return creation_; }
-    const std::array<std::uint32_t, 3>& words() const noexcept { return words_; }
-    bool is_null() const noexcept { return words_ == std::array<std::uint32_t, 3>{}; }
+    // The words as sent on the wire, least significant first.
+    std::span<const std::uint32_t> words() const noexcept { return {words_.data(), len_}; }
+    bool is_null() const noexcept { return words_ == std::array<std::uint32_t, max_words>{}; }
     explicit operator bool() const noexcept { return !is_null(); }
+    // Whether this reference was made by a runtime of this program.
+    bool is_local() const noexcept;
 
-    friend bool operator==(const ref&, const ref&) noexcept = default;
+    friend bool operator==(const ref& a, const ref& b) noexcept {
+        return a.node_ == b.node_ && a.creation_ == b.creation_ && a.words_ == b.words_;
+    }
+    // Erlang's order: node (name, then creation), then the words, most significant first.
     friend std::strong_ordering operator<=>(const ref& a, const ref& b) noexcept {
         if (auto c = a.node_ <=> b.node_; c != 0) return c;
         if (auto c = a.creation_ <=> b.creation_; c != 0) return c;
-        return a.words_ <=> b.words_;
+        for (std::size_t i = max_words; i-- > 0;)
+            if (auto c = a.words_[i] <=> b.words_[i]; c != 0) return c;
+        return std::strong_ordering::equal;
     }
 
   private:
     atom node_;
     std::uint32_t creation_ = 0;
-    std::array<std::uint32_t, 3> words_{};
+    std::array<std::uint32_t, max_words> words_{}; // unused words stay zero
+    std::uint8_t len_ = 3;
 };
 
 // A fresh reference. Inside a process it names the process's node; outside any runtime it names
@@ -48,18 +65,25 @@ ref make_ref();
 template <>
 struct std::hash<erl::ref> {
     std::size_t operator()(const erl::ref& r) const noexcept {
-        std::uint64_t h = (std::uint64_t(r.words()[0]) << 32) ^ r.words()[1];
-        h ^= std::uint64_t(r.words()[2]) * 0x9E3779B97F4A7C15ull;
-        return std::hash<std::uint64_t>{}(h ^ r.creation());
+        auto w = r.words();
+        std::uint64_t h = (std::uint64_t(r.node().index()) << 32) ^ r.creation();
+        for (std::size_t i = 0; i < erl::ref::max_words; ++i) // missing words are zero, as in ==
+            h = (h ^ (i < w.size() ? w[i] : 0u)) * 0x9E3779B97F4A7C15ull;
+        return std::hash<std::uint64_t>{}(h);
     }
 };
 
-// Printed as Erlang prints references: `#Ref<0.W2.W1.W0>`.
+// Printed as Erlang prints references: `#Ref<0.W2.W1.W0>` for this program's references (node
+// index 0), `#Ref<N.W2.W1.W0>` with a non-zero N standing for the node otherwise, as for pids.
 template <>
 struct fmt::formatter<erl::ref> : fmt::formatter<std::string_view> {
     template <typename FormatContext>
     auto format(const erl::ref& r, FormatContext& ctx) const -> decltype(ctx.out()) {
-        return fmt::format_to(ctx.out(), "#Ref<0.{}.{}.{}>", r.words()[2], r.words()[1],
-                              r.words()[0]);
+        unsigned node = r.is_local() ? 0u : r.node().index() + 1u;
+        auto out = fmt::format_to(ctx.out(), "#Ref<{}", node);
+        auto w = r.words();
+        for (std::size_t i = w.size(); i-- > 0;)
+            out = fmt::format_to(out, ".{}", w[i]);
+        return fmt::format_to(out, ">");
     }
 };

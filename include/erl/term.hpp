@@ -198,7 +198,7 @@ class term {
     atom as_atom() const;
     std::string_view atom_name() const; // no interning
     erl::pid as_pid() const;
-    // References of exactly 3 words (what erl::ref holds); others throw.
+    // Any reference (1 to 5 words); its node atom is interned.
     erl::ref as_ref() const;
     // Bytes of a binary or bitstring (the last one partial for bitstrings).
     std::span<const std::uint8_t> bytes() const;

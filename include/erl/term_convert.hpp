@@ -236,7 +236,7 @@ template <>
 struct term_converter<erl::ref> {
     static term to(const erl::ref& v) { return term(v); }
     static erl::ref from(const term& t, const term_path& p) {
-        if (t.is_ref() && t.ref_words().size() == 3) return t.as_ref();
+        if (t.is_ref()) return t.as_ref();
         detail::conversion_failed(p, "reference", t);
     }
 };

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <unordered_map>
@@ -39,6 +40,12 @@ class atom_table {
         index_.emplace(stored, std::uint32_t(i));
         size_.store(i + 1, std::memory_order_release);
         return std::uint32_t(i);
+    }
+
+    std::optional<std::uint32_t> find(std::string_view name) {
+        std::lock_guard lock(mutex_);
+        if (auto it = index_.find(name); it != index_.end()) return it->second;
+        return std::nullopt;
     }
 
     std::string_view name(std::uint32_t i) const noexcept {
@@ -78,6 +85,14 @@ bool is_reserved_word(std::string_view s) {
 } // namespace
 
 atom::atom(std::string_view name) : index_(table().intern(name)) {}
+
+std::optional<atom> atom::existing(std::string_view name) {
+    auto i = table().find(name);
+    if (!i) return std::nullopt;
+    atom a;
+    a.index_ = *i;
+    return a;
+}
 
 std::string_view atom::name() const noexcept {
     return table().name(index_);

@@ -1,9 +1,11 @@
 // The node names this program answers to. A runtime adds its name while it lives (every runtime
 // is `nonode@nohost` until distribution names it), so that a pid can tell whether it is local.
 #include <erl/pid.hpp>
+#include <erl/ref.hpp>
 
 #include <algorithm>
 #include <mutex>
+#include <stdexcept>
 #include <vector>
 
 #include "identity/node.hpp"
@@ -42,6 +44,17 @@ bool is_local_node(atom name) {
 
 bool pid::is_local() const noexcept {
     return detail::is_local_node(node_);
+}
+
+bool ref::is_local() const noexcept {
+    return detail::is_local_node(node_);
+}
+
+ref::ref(atom node, std::uint32_t creation, std::span<const std::uint32_t> words)
+    : node_(node), creation_(creation), len_(std::uint8_t(words.size())) {
+    if (words.empty() || words.size() > max_words)
+        throw std::invalid_argument("erl::ref: 1 to 5 words");
+    std::copy(words.begin(), words.end(), words_.begin());
 }
 
 } // namespace erl

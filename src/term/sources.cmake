@@ -21,12 +21,18 @@ if(ERLCPP_INSTALL)
 endif()
 
 # libFuzzer target for etf::decode (clang only): -DERLCPP_FUZZ=ON.
-option(ERLCPP_FUZZ "Build the libFuzzer target for the ETF decoder (clang)" OFF)
+option(ERLCPP_FUZZ "Build the libFuzzer targets for the ETF and distribution decoders (clang)" OFF)
 if(ERLCPP_FUZZ)
   add_executable(erlcpp_fuzz_etf ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_etf_decode.cpp)
   target_link_libraries(erlcpp_fuzz_etf PRIVATE erlcpp erlcpp_build_flags)
   target_compile_options(erlcpp_fuzz_etf PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_options(erlcpp_fuzz_etf PRIVATE -fsanitize=fuzzer,address,undefined)
+  # The distribution protocol's decoders (EPMD replies, handshake, packets): src/dist.
+  add_executable(erlcpp_fuzz_dist ${PROJECT_SOURCE_DIR}/tests/fuzz/fuzz_dist.cpp)
+  target_link_libraries(erlcpp_fuzz_dist PRIVATE erlcpp erlcpp_build_flags)
+  target_include_directories(erlcpp_fuzz_dist PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_compile_options(erlcpp_fuzz_dist PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(erlcpp_fuzz_dist PRIVATE -fsanitize=fuzzer,address,undefined)
   # The library must be instrumented too, or the fuzzer sees no coverage inside the decoder.
   target_compile_options(erlcpp PRIVATE -fsanitize=fuzzer-no-link,address,undefined)
 endif()

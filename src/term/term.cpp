@@ -626,8 +626,8 @@ erl::pid term::as_pid() const {
 erl::ref term::as_ref() const {
     if (!is_ref()) bad_access(*this, "a reference");
     const auto& n = term_access::as<detail::ref_node>(*this);
-    if (n.len != 3) bad_access(*this, "a reference of 3 words");
-    return erl::ref(n.node.as_atom(), n.creation, {n.words[0], n.words[1], n.words[2]});
+    return erl::ref(n.node.as_atom(), n.creation,
+                    std::span<const std::uint32_t>(n.words.data(), n.len));
 }
 
 std::span<const std::uint8_t> term::bytes() const {
@@ -899,26 +899,32 @@ int cmp(const term& a, const term& b, bool exact) {
     case term_kind::pid: {
         const auto& x = term_access::as<detail::pid_node>(a);
         const auto& y = term_access::as<detail::pid_node>(b);
-        if (int c = cmp_node_terms(x.node, y.node)) return c;
+        // As OTP (checked against 25): serial, then number, and only then the node (name,
+        // creation); a pid of another node sorts among the local ones by its numbers.
         if (x.serial != y.serial) return x.serial < y.serial ? -1 : 1;
         if (x.id != y.id) return x.id < y.id ? -1 : 1;
+        if (int c = cmp_node_terms(x.node, y.node)) return c;
         return sign(x.creation <=> y.creation);
     }
     case term_kind::port: {
         const auto& x = term_access::as<detail::port_node>(a);
         const auto& y = term_access::as<detail::port_node>(b);
+        // Ports and references: the node first (name, then creation), then the numbers.
         if (int c = cmp_node_terms(x.node, y.node)) return c;
+        if (x.creation != y.creation) return x.creation < y.creation ? -1 : 1;
         if (x.id != y.id) return x.id < y.id ? -1 : 1;
-        return sign(x.creation <=> y.creation);
+        return 0;
     }
     case term_kind::reference: {
         const auto& x = term_access::as<detail::ref_node>(a);
         const auto& y = term_access::as<detail::ref_node>(b);
         if (int c = cmp_node_terms(x.node, y.node)) return c;
-        if (x.len != y.len) return x.len < y.len ? -1 : 1;
-        for (std::size_t i = x.len; i-- > 0;) // most significant word last
+        if (x.creation != y.creation) return x.creation < y.creation ? -1 : 1;
+        // Words beyond a reference's length count as zero, as in OTP: #Ref<N.0.0.1> =:= the
+        // five-word reference with the same three low words. Unused words are kept zero.
+        for (std::size_t i = x.words.size(); i-- > 0;) // most significant word last
             if (x.words[i] != y.words[i]) return x.words[i] < y.words[i] ? -1 : 1;
-        return sign(x.creation <=> y.creation);
+        return 0;
     }
     case term_kind::fun: {
         bool xa = a.is_export_fun(), xb = b.is_export_fun();
@@ -1030,7 +1036,7 @@ std::size_t term::hash() const noexcept {
         return mix(mix(mix(h, node().hash()), id()), creation());
     case term_tag::ref:
         h = mix(h, node().hash());
-        for (auto w : ref_words())
+        for (auto w : term_access::as<detail::ref_node>(*this).words) // all five: see cmp
             h = mix(h, w);
         return mix(h, creation());
     case term_tag::export_fun:
