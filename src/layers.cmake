@@ -38,4 +38,7 @@ target_sources(erlcpp PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/dist/handshake.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dist/control.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dist/framing.cpp
+  # the node: EPMD registration, net_kernel, connection processes on erl::tcp, remote routing
+  ${CMAKE_CURRENT_LIST_DIR}/dist/node_service.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dist/connection.cpp
 )

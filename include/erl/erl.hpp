@@ -8,6 +8,7 @@
 #include <erl/exit_reason.hpp>
 #include <erl/gen.hpp>
 #include <erl/gen_server.hpp>
+#include <erl/node.hpp>
 #include <erl/io_error.hpp>
 #include <erl/link.hpp>
 #include <erl/logger.hpp>

@@ -32,6 +32,7 @@
 #include <erl/receive.hpp>
 #include <erl/ref.hpp>
 #include <erl/registry.hpp>
+#include <erl/remote_name.hpp>
 #include <erl/term.hpp>
 #include <erl/term_convert.hpp>
 
@@ -153,12 +154,18 @@ struct from {
 // Answers a call. The value's type must be the call's reply type (checked: otherwise throws
 // erl::badarg); a term caller gets to_term(value). A reply to a caller that already timed out
 // (or got one reply already) is dropped. Returns whether the reply was sent.
+namespace detail {
+// {Tag, Reply} to a term caller; through the caller's alias when Tag is [alias|Ref] and the
+// caller is on another node (OTP 24+), so that late replies never reach its mailbox.
+void send_term_reply(const pid& caller, const term& tag, term reply);
+} // namespace detail
+
 template <typename V>
 bool reply(const from& f, V&& value) {
     using T = std::remove_cvref_t<V>;
     if (f.is_term_caller()) {
         if constexpr (term_convertible<T>) {
-            send(f.caller, term::tuple_from({f.term_tag, to_term(value)}));
+            detail::send_term_reply(f.caller, f.term_tag, to_term(value));
             return true;
         } else {
             throw badarg(fmt::format("erl::reply: {} cannot be sent to a term caller",
@@ -175,14 +182,26 @@ bool reply(const from& f, V&& value) {
 
 // Where a request goes: a pid or a locally registered name. A server_ref says nothing about
 // the server's type: only term requests can go through one (see erl::server<S>).
+namespace detail {
+bool is_local_node_name(atom node) noexcept; // a node of this program
+}
+
 class server_ref {
   public:
     server_ref() = default;
     server_ref(const pid& p) : pid_(p) {}                  // NOLINT
     server_ref(atom name) : name_(name), by_name_(true) {} // NOLINT
+    // {Name, Node}: a server registered on another node (term calls and casts only).
+    server_ref(const remote_name& r) : name_(r.name), node_(r.node), by_name_(true) {} // NOLINT
     bool by_name() const noexcept { return by_name_; }
     const pid& pid_value() const noexcept { return pid_; }
     atom name() const noexcept { return name_; }
+    // The node of a {Name, Node} reference (null atom for local names and pids).
+    atom node() const noexcept { return node_; }
+    // On another node: a {Name, Node} or a pid of another node.
+    bool is_remote() const noexcept {
+        return by_name_ ? node_ != atom() && !detail::is_local_node_name(node_) : !pid_.is_local();
+    }
     // The pid now: the pid itself, or whoever has the name (nullopt when nobody has).
     std::optional<pid> resolve() const {
         if (!by_name_) return pid_;
@@ -193,16 +212,24 @@ class server_ref {
   private:
     pid pid_;
     atom name_;
+    atom node_;
     bool by_name_ = false;
 };
+
+namespace detail {
+// gen:call to a server of another node, in Erlang's terms: monitor, {'$gen_call', {Self, Tag},
+// Request}, wait for {Tag, Reply} or the DOWN (noproc, {nodedown, Node}...) or the timeout.
+term remote_term_call(const server_ref& srv, term request, std::chrono::milliseconds timeout,
+                      bool infinite);
+void remote_term_cast(const server_ref& srv, term request);
+} // namespace detail
 
 namespace detail {
 
 // Answers a call with an error: the caller's call throws call_error(reason).
 inline bool reply_error(const from& f, exit_reason reason) {
     if (f.is_term_caller()) {
-        send(f.caller,
-             term::tuple_from({f.term_tag, term::tuple_from({atoms::error, to_term(reason)})}));
+        send_term_reply(f.caller, f.term_tag, term::tuple_from({atoms::error, to_term(reason)}));
         return true;
     }
     if (!f.slot->claim()) return false;

@@ -948,6 +948,10 @@ call(const server<S>& srv, Req&& request, infinity_t) {
 template <typename Rep = std::int64_t, typename Period = std::ratio<1>>
 term call(const server_ref& srv, term request,
           std::chrono::duration<Rep, Period> timeout = default_call_timeout) {
+    if (srv.is_remote())
+        return detail::remote_term_call(
+            srv, std::move(request), std::chrono::duration_cast<std::chrono::milliseconds>(timeout),
+            false);
     return detail::do_call<term>(
         srv, "call",
         [&](from f) {
@@ -967,6 +971,7 @@ void cast(const server<S>& srv, Msg&& msg) {
                  std::make_unique<detail::cast_job_of<S, M>>(M(std::forward<Msg>(msg)))});
 }
 inline void cast(const server_ref& srv, term msg) {
+    if (srv.is_remote()) return detail::remote_term_cast(srv, std::move(msg));
     auto p = srv.resolve();
     if (!p) return;
     send(*p, detail::gen_term_cast{std::move(msg)});

@@ -30,6 +30,9 @@ struct spawn_options {
     std::size_t stack_size = 0;
     // Link the new process to the caller before it runs (spawn_link).
     bool link = false;
+    // A service of the runtime itself (distribution's net_kernel, connections): not waited for
+    // by runtime::wait()/run() and not counted in runtime_statistics::processes.
+    bool system = false;
 };
 
 namespace detail {

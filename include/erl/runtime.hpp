@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <utility>
 
+#include <erl/distribution.hpp>
 #include <erl/pid.hpp>
 #include <erl/process.hpp>
 
@@ -24,6 +26,9 @@ struct runtime_options {
     // wait in order. 0 means 16. The threads start when first needed and live as long as the
     // runtime.
     unsigned blocking_threads = 0;
+    // Makes the runtime a node of an Erlang cluster (EPMD registration, connections); the
+    // constructor throws std::runtime_error when that fails. See <erl/node.hpp>.
+    std::optional<distribution_options> distribution{};
 };
 
 // Counters that tests use to prove nothing leaked.

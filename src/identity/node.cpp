@@ -40,6 +40,9 @@ bool is_local_node(atom name) {
     auto& v = nodes();
     return std::find(v.begin(), v.end(), name) != v.end();
 }
+bool is_local_node_name(atom node) noexcept {
+    return is_local_node(node);
+}
 } // namespace detail
 
 bool pid::is_local() const noexcept {

@@ -20,6 +20,7 @@
 #include "io/io_errors.hpp"
 #include "io/poller.hpp"
 #include "io/resolve.hpp"
+#include "io/tcp_internal.hpp"
 #include "process/process_control.hpp"
 #include "runtime/runtime_impl.hpp"
 #include "signals/signals.hpp"
@@ -383,6 +384,14 @@ std::string read_available(target& t, std::size_t limit, clock::time_point deadl
 }
 
 } // namespace
+
+tcp::listener adopt_listener_fd(int fd) {
+    process_control& p = require_process("erl::tcp::listen");
+    io_handle& h = open_owned(p, fd, true);
+    std::lock_guard lock(h.lock);
+    return tcp::listener(io_handle_ref(p.rt->creation, h.id()));
+}
+
 } // namespace detail
 
 namespace tcp {

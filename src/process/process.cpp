@@ -219,6 +219,8 @@ pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_
     p->destroy = ops.destroy;
     p->sched = here ? here : &rt->pick_scheduler();
 
+    p->system = options.system;
+    if (options.system) rt->system_live.fetch_add(1, std::memory_order_relaxed);
     rt->live.fetch_add(1, std::memory_order_relaxed);
     rt->spawned_total.fetch_add(1, std::memory_order_relaxed);
     if (options.link && parent && parent->rt == rt) link_new_child(*parent, *p);

@@ -64,6 +64,7 @@ struct process_control {
     bool terminating = false; // the function has ended; the process is being torn down
     bool in_receive_wait = false;
     bool hibernated = false; // stack given back; the next run starts `closure` afresh
+    bool system = false;     // a runtime service (spawn_options::system)
     // The continuation of a hibernate_with() in flight (heap-allocated).
     void* next_closure = nullptr;
     void (*next_run)(void*) = nullptr;

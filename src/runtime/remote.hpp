@@ -7,6 +7,8 @@
 #include <erl/detail/process_api.hpp>
 #include <erl/pid.hpp>
 
+#include <memory>
+
 namespace erl::detail {
 
 class remote_router {
@@ -21,4 +23,19 @@ class remote_router {
                        message_to_term convert) = 0;
 };
 
+} // namespace erl::detail
+
+namespace erl {
+struct distribution_options;
+}
+
+namespace erl::detail {
+struct runtime_impl;
+namespace dist {
+// src/dist: makes the runtime a node (in its constructor, before any process runs) and starts
+// the node's processes (after the schedulers started).
+std::unique_ptr<remote_router> make_node_service(runtime_impl& rt,
+                                                 const distribution_options& options);
+void start_node_service(runtime_impl& rt);
+} // namespace dist
 } // namespace erl::detail

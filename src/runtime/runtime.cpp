@@ -50,6 +50,7 @@ runtime_impl::runtime_impl(const runtime_options& o)
         options.schedulers ? options.schedulers : std::max(1u, std::thread::hardware_concurrency());
     options.schedulers = n;
     install_overflow_handler();
+    if (options.distribution) remote = dist::make_node_service(*this, *options.distribution);
     for (unsigned i = 0; i < n; ++i)
         schedulers.push_back(std::make_unique<scheduler>(*this, i));
     std::vector<const std::atomic<std::uint64_t>*> clocks;
@@ -58,10 +59,14 @@ runtime_impl::runtime_impl(const runtime_options& o)
     table.set_clocks(std::move(clocks));
     {
         std::lock_guard lock(runtimes_mutex());
+        if (remote && find_runtime_locked(creation))
+            throw std::runtime_error("erl::runtime: distribution: EPMD gave a creation another "
+                                     "runtime of this program has; try again");
         runtimes().push_back(this);
     }
     for (auto& s : schedulers)
         s->start();
+    if (remote) dist::start_node_service(*this);
 }
 
 runtime_impl::~runtime_impl() {
@@ -78,8 +83,10 @@ runtime_impl::~runtime_impl() {
     }
 }
 
-void runtime_impl::process_ended() noexcept {
-    if (live.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+void runtime_impl::process_ended(bool system) noexcept {
+    if (system) system_live.fetch_sub(1, std::memory_order_acq_rel);
+    std::size_t left = live.fetch_sub(1, std::memory_order_acq_rel) - 1;
+    if (left == 0 || left == system_live.load(std::memory_order_acquire)) {
         std::lock_guard lock(wait_mutex);
         wait_cv.notify_all();
     }
@@ -106,14 +113,14 @@ runtime::~runtime() {
 void runtime::wait() {
     std::unique_lock lock(impl_->wait_mutex);
     impl_->wait_cv.wait(lock, [&] {
-        return impl_->shutdown_requested || impl_->live.load(std::memory_order_acquire) == 0;
+        return impl_->shutdown_requested || impl_->only_services_left();
     });
 }
 
 bool runtime::wait_for(std::chrono::steady_clock::duration timeout) {
     std::unique_lock lock(impl_->wait_mutex);
     return impl_->wait_cv.wait_for(lock, timeout, [&] {
-        return impl_->shutdown_requested || impl_->live.load(std::memory_order_acquire) == 0;
+        return impl_->shutdown_requested || impl_->only_services_left();
     });
 }
 
@@ -171,7 +178,7 @@ atom runtime::node() const noexcept {
 runtime_statistics runtime::statistics() const {
     auto& rt = *impl_;
     runtime_statistics s;
-    s.processes = rt.live.load();
+    s.processes = rt.live.load() - rt.system_live.load();
     s.links = std::size_t(std::max<std::int64_t>(0, rt.link_count.load()));
     s.monitors = std::size_t(std::max<std::int64_t>(0, rt.monitor_count.load()));
     {

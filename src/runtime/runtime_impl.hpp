@@ -42,6 +42,7 @@ struct runtime_impl {
 
     // Life and death.
     std::atomic<std::size_t> live{0};
+    std::atomic<std::size_t> system_live{0}; // of which runtime services (spawn_options::system)
     std::atomic<std::size_t> spawned_total{0};
     std::atomic<bool> stopping{false}; // shutdown began: no new processes
     std::atomic<bool> threads_exit{false};
@@ -77,7 +78,11 @@ struct runtime_impl {
         return *schedulers[next_scheduler.fetch_add(1, std::memory_order_relaxed) %
                            schedulers.size()];
     }
-    void process_ended() noexcept;
+    void process_ended(bool system) noexcept;
+    // No process but the runtime's own services is alive.
+    bool only_services_left() const noexcept {
+        return live.load(std::memory_order_acquire) == system_live.load(std::memory_order_acquire);
+    }
     void wake_one_sleeper(scheduler* except) noexcept;
     void cancel_timers_to(const pid& dest) noexcept;
     // Forgets a send_after timer that fired or was cancelled (timers_mutex held).

@@ -206,8 +206,10 @@ void scheduler::finish(process_control* p) {
     p->ctx.tsan_fiber = nullptr;
 #endif
     p->exit_with = exit_reason();
+    bool system = p->system;
+    p->system = false;
     p->unref(); // the process's own reference
-    rt.process_ended();
+    rt.process_ended(system);
 }
 
 void scheduler::fire_timers() {
