@@ -20,7 +20,8 @@
 %%   - each connection process loops on gen_tcp:recv(Sock, 0), which returns whatever
 %%     bytes are there, and sends them back unchanged.
 %% Passive recv rather than {active, once}: for an echo, both make one call into the port per
-%% message (recv, or setopts to re-arm), and the passive loop is the plainer code.
+%% message (recv, or setopts to re-arm); they measured about the same here (OTP 25, +S 1,
+%% 1,000 connections: 84-88 k against 72-90 k req/s, noisy), and passive is the plainer code.
 %% Default VM flags otherwise, as in peer_erl.erl.
 -module(echo_server).
 
