@@ -90,6 +90,12 @@ config parse(int argc, char** argv) {
             cfg.host = value();
         } else if (a == "--schedulers") {
             cfg.schedulers = unsigned(std::stoul(value()));
+        } else if (a == "--help" || a == "-h") {
+            fmt::print("usage: echo_server [--port N] [--host H] [--schedulers S]\n"
+                       "  --port N         TCP port (default 7000; 0 picks a free one)\n"
+                       "  --host H         address to listen on (default 127.0.0.1)\n"
+                       "  --schedulers S   scheduler threads (default: one per core)\n");
+            std::exit(0);
         } else {
             fmt::print(stderr, "usage: echo_server [--port N] [--host H] [--schedulers S]\n");
             std::exit(2);
