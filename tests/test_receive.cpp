@@ -191,3 +191,21 @@ TEST_CASE("a receive mark skips the backlog: waiting for one reply among 100k me
 TEST_CASE("receive outside a process is an error", "[receive]") {
     CHECK_THROWS_AS(erl::receive([](int) {}), erl::not_in_process);
 }
+
+TEST_CASE("erl::as receives term messages as C++ types", "[receive][term]") {
+    erl::runtime rt({.schedulers = 1});
+    std::vector<std::string> got;
+    rt.run([&] {
+        erl::pid me = erl::self();
+        erl::send(me, erl::term::parse("{other, shape, here}"));
+        erl::send(me, erl::term::parse("{7, <<\"seven\">>}"));
+        // Only the term that converts is taken; the other stays, in its place.
+        auto [n, s] = erl::receive(erl::as<std::tuple<int, std::string>>(
+            [](std::tuple<int, std::string> t) { return t; }));
+        got.push_back(fmt::format("{} {}", n, s));
+        got.push_back(erl::receive([](const erl::term& t) { return t.to_string(); }));
+        got.push_back(erl::receive(erl::as<int>([](int i) { return std::to_string(i); }),
+                                   erl::after(0ms, [] { return std::string("none"); })));
+    });
+    CHECK(got == std::vector<std::string>{"7 seven", "{other,shape,here}", "none"});
+}

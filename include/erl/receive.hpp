@@ -12,6 +12,7 @@
 #include <erl/detail/envelope.hpp>
 #include <erl/detail/message_list.hpp>
 #include <erl/detail/process_api.hpp>
+#include <erl/term_convert.hpp>
 
 namespace erl {
 
@@ -28,6 +29,21 @@ template <typename Pred, typename F>
 auto guard(Pred pred, F fn) {
     using param = typename detail::callable_traits<F>::param;
     return guarded_handler<std::remove_cvref_t<param>, Pred, F>{std::move(pred), std::move(fn)};
+}
+
+// A handler for erl::term messages that have the shape of a T (erl::from_term<T> succeeds):
+// fn gets the converted T. Messages from other nodes always arrive as erl::term; this receives
+// them as C++ types:
+//   erl::receive(erl::as<point>([](point p) { ... }));
+template <typename T, typename F>
+struct term_as_handler {
+    F fn;
+    std::optional<T> converted; // set by a successful match, consumed by the call
+};
+template <typename T, typename F>
+auto as(F fn) {
+    static_assert(term_convertible<T>, "erl::as<T>: T needs a term conversion (erl::from_term)");
+    return term_as_handler<T, F>{std::move(fn), std::nullopt};
 }
 
 // A message of any type, handed to a catch-all handler (`[](erl::any_message m) {...}`).
@@ -113,6 +129,23 @@ struct handler_info_base<guarded_handler<T, Pred, F>> {
     }
 };
 
+template <typename T, typename F>
+struct handler_info_base<term_as_handler<T, F>> {
+    using param = typename callable_traits<F>::param;
+    using value_type = term;
+    using result = typename callable_traits<F>::result;
+    static constexpr bool catch_all = false;
+    static bool matches(term_as_handler<T, F>& h, envelope* e) {
+        if (e->type != type_key_of<term>()) return false;
+        try {
+            h.converted.emplace(from_term<T>(static_cast<message_envelope<term>*>(e)->value));
+            return true;
+        } catch (const term_conversion_error&) {
+            return false;
+        }
+    }
+};
+
 template <typename H>
 struct handler_info : handler_info_base<std::remove_cvref_t<H>> {};
 
@@ -120,23 +153,27 @@ template <typename H>
 decltype(auto) call_handler(H& h, envelope_ptr& e) {
     using info = handler_info<H>;
     using param = typename info::param;
-    auto& fn = [&]() -> auto& {
-        if constexpr (requires { h.pred; }) {
-            return h.fn;
-        } else {
-            return h;
-        }
-    }
-    ();
-    if constexpr (info::catch_all) {
-        return fn(any_message(std::move(e)));
+    if constexpr (requires { h.converted; }) {
+        return h.fn(std::move(*h.converted));
     } else {
-        auto& value = static_cast<message_envelope<typename info::value_type>*>(e.get())->value;
-        if constexpr (std::is_lvalue_reference_v<param> &&
-                      !std::is_const_v<std::remove_reference_t<param>>) {
-            return fn(value);
+        auto& fn = [&]() -> auto& {
+            if constexpr (requires { h.pred; }) {
+                return h.fn;
+            } else {
+                return h;
+            }
+        }
+        ();
+        if constexpr (info::catch_all) {
+            return fn(any_message(std::move(e)));
         } else {
-            return fn(std::move(value));
+            auto& value = static_cast<message_envelope<typename info::value_type>*>(e.get())->value;
+            if constexpr (std::is_lvalue_reference_v<param> &&
+                          !std::is_const_v<std::remove_reference_t<param>>) {
+                return fn(value);
+            } else {
+                return fn(std::move(value));
+            }
         }
     }
 }
