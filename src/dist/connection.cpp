@@ -29,6 +29,14 @@ using clock = std::chrono::steady_clock;
 
 struct tick_due {};
 
+void dist_log(log_level level, std::string text) {
+    log_event e;
+    e.level = level;
+    e.kind = atom("dist");
+    e.text = std::move(text);
+    log(e);
+}
+
 class connection_lost : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
@@ -71,11 +79,7 @@ class connection {
         auto queued = svc_.connection_up(peer_, self_, flags_, superseded);
         if (superseded) return; // simultaneous connect: the other connection took over
         up_ = true;
-        log_event e;
-        e.level = log_level::info;
-        e.kind = atom("dist");
-        e.text = fmt::format("connected to node {} ({})", peer_, sock_.peer());
-        log(e);
+        dist_log(log_level::info, fmt::format("connected to node {} ({})", peer_, sock_.peer()));
         for (auto& o : held_)
             write_out(o);
         held_.clear();
@@ -442,12 +446,9 @@ class connection {
     void cleanup() noexcept {
         try {
             if (!reason_.empty() || up_) {
-                log_event e;
-                e.level = log_level::info;
-                e.kind = atom("dist");
-                e.text = fmt::format("connection to node {} down: {}", peer_,
-                                     reason_.empty() ? std::string("ended") : reason_);
-                log(e);
+                dist_log(log_level::info,
+                         fmt::format("connection to node {} down: {}", peer_,
+                                     reason_.empty() ? std::string("ended") : reason_));
             }
             std::vector<dist_out> left = std::move(held_);
             pid successor;
@@ -520,27 +521,17 @@ class connection {
 
 void connection_main(node_service* svc, atom peer, tcp::socket accepted) {
     connection c(*svc, peer, accepted);
+    // A failed connection is reported and ends here: never a crash of the node.
     try {
         c.run();
     } catch (const connection_lost& e) {
-        log_event ev;
-        ev.level = log_level::warning;
-        ev.kind = atom("dist");
-        ev.text = e.what();
-        log(ev);
+        dist_log(log_level::warning, e.what());
     } catch (const protocol_error& e) {
         // Malformed bytes from the peer close this connection, nothing else.
-        log_event ev;
-        ev.level = log_level::error;
-        ev.kind = atom("dist");
-        ev.text = fmt::format("connection to {}: protocol error: {}", peer, e.what());
-        log(ev);
+        dist_log(log_level::error,
+                 fmt::format("connection to {}: protocol error: {}", peer, e.what()));
     } catch (const io_error& e) {
-        log_event ev;
-        ev.level = log_level::warning;
-        ev.kind = atom("dist");
-        ev.text = fmt::format("connection to {}: {}", peer, e.what());
-        log(ev);
+        dist_log(log_level::warning, fmt::format("connection to {}: {}", peer, e.what()));
     }
 }
 
