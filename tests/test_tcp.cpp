@@ -429,7 +429,7 @@ TEST_CASE("concurrent writers never interleave their writes", "[tcp][race]") {
         tcp::socket s = l.accept(5s);
         const std::size_t chunk = 256 * 1024;
         for (char ch : std::string("abcd"))
-            erl::spawn([c, ch, chunk] { c.write(std::string(chunk, ch), 10s); });
+            erl::spawn([c, ch] { c.write(std::string(chunk, ch), 10s); });
         for (int i = 0; i < 4; ++i) {
             std::string block = s.read(chunk, 10s);
             for (char x : block)
@@ -456,7 +456,7 @@ TEST_CASE("a thousand concurrent connections each echo many messages", "[tcp][st
         erl::spawn([l, conns] { echo_acceptor(l, conns); });
         std::vector<erl::pid> clients;
         for (int i = 0; i < conns; ++i) {
-            clients.push_back(erl::spawn([port, i, rounds, &ok] {
+            clients.push_back(erl::spawn([port, i, &ok] {
                 tcp::socket c = tcp::connect("127.0.0.1", port, 30s);
                 for (int r = 0; r < rounds; ++r) {
                     std::string msg = fmt::format("{}:{};", i, r);
