@@ -168,6 +168,9 @@ class child {
     }
     // SIGKILL to the whole group (the node dies at once, as in a crash).
     void kill() const { ::kill(-pid_, SIGKILL); }
+    // SIGSTOP / SIGCONT: the program stays alive but says nothing.
+    void pause() const { ::kill(pid_, SIGSTOP); }
+    void resume() const { ::kill(pid_, SIGCONT); }
     // SIGTERM to the program itself (an orderly stop).
     void terminate() const { ::kill(pid_, SIGTERM); }
     std::string output() const {

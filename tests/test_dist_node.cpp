@@ -224,6 +224,32 @@ TEST_CASE("erlcpp sends calls links and monitors into an Erlang node", "[dist][n
     CHECK(watched);
 }
 
+TEST_CASE("a connection silent for net_ticktime goes down with noconnection", "[dist][node]") {
+    SKIP_WITHOUT_ERLANG();
+    epmd_daemon d;
+    child erl = start_erl(d, "-name", "e6@127.0.0.1", "secret",
+                          "io:format(\"ERL-READY~n\"), timer:sleep(infinity).");
+    REQUIRE(erl.wait_output("ERL-READY", 20s));
+    auto options = node_options(d, "cppn6@127.0.0.1");
+    options.distribution->net_ticktime = std::chrono::seconds(2);
+    std::string seen;
+    erl::runtime rt(options);
+    rt.run([&] {
+        REQUIRE(erl::connect_node("e6@127.0.0.1"_a));
+        erl::monitor_node("e6@127.0.0.1"_a, true);
+        erl::ref m = erl::monitor(erl::remote_name{"init"_a, "e6@127.0.0.1"_a});
+        erl.pause(); // alive, connected, silent: only the tick timeout can tell
+        auto t0 = std::chrono::steady_clock::now();
+        erl::receive(erl::guard([&](const erl::down_msg& x) { return x.id == m; },
+                                [&](const erl::down_msg& x) { seen = x.reason.to_string(); }),
+                     erl::after(15s));
+        erl::receive([&](const erl::nodedown&) { seen += " nodedown"; }, erl::after(5s));
+        CHECK(std::chrono::steady_clock::now() - t0 < 10s);
+        erl.resume();
+    });
+    CHECK(seen == "noconnection nodedown");
+}
+
 TEST_CASE("a wrong cookie is refused", "[dist][node]") {
     SKIP_WITHOUT_ERLANG();
     epmd_daemon d;

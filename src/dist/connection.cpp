@@ -160,7 +160,10 @@ class connection {
 
     void loop() {
         last_in_ = last_out_ = clock::now();
-        auto tick_every = svc_.options.net_ticktime / 4;
+        // A tick after a quarter of net_ticktime without traffic (at least every second).
+        auto tick_every = std::max<clock::duration>(
+            std::chrono::duration_cast<clock::duration>(svc_.options.net_ticktime) / 4,
+            std::chrono::seconds(1));
         send_after(tick_every, self_, tick_due{});
         sock_.set_active(tcp::active::n(64));
         packets();
