@@ -250,6 +250,43 @@ TEST_CASE("a connection silent for net_ticktime goes down with noconnection", "[
     CHECK(seen == "noconnection nodedown");
 }
 
+TEST_CASE("calls to a name on another node leave no monitor behind", "[dist][node]") {
+    SKIP_WITHOUT_ERLANG();
+    epmd_daemon d;
+    // A process that answers gen calls and says how many monitors it has.
+    const std::string script = R"(
+        Srv = fun Loop() ->
+                  receive {'$gen_call', From, Req} -> gen:reply(From, Req);
+                          {count, P} -> {monitored_by, M} = process_info(self(), monitored_by),
+                                        P ! {count, length(M)}
+                  end,
+                  Loop()
+              end,
+        register(srv, spawn(Srv)),
+        io:format("ERL-READY~n"),
+        timer:sleep(infinity).
+    )";
+    child erl = start_erl(d, "-name", "e5@127.0.0.1", "secret", script);
+    REQUIRE(erl.wait_output("ERL-READY", 20s));
+    const erl::remote_name srv{"srv"_a, "e5@127.0.0.1"_a};
+    std::int64_t sum = 0, left = -1;
+    erl::runtime rt(node_options(d, "cppn6@127.0.0.1"));
+    rt.run([&] {
+        // Each call monitors {srv, Node} and demonitors it at the end: DEMONITOR_P must go out,
+        // before the count request on the same connection.
+        for (int i = 1; i <= 50; ++i)
+            sum += erl::call(srv, term(i)).as_int64();
+        erl::send(srv, term::tuple_from({term("count"_a), term(erl::self())}));
+        left =
+            erl::receive(erl::guard([](const term& t) { return t.is_tagged_tuple("count"_a, 2); },
+                                    [](const term& t) { return t[1].as_int64(); }),
+                         erl::after(5s, [] { return std::int64_t(-1); }));
+    });
+    INFO(erl.output());
+    CHECK(sum == 50 * 51 / 2);
+    CHECK(left == 0);
+}
+
 TEST_CASE("a wrong cookie is refused", "[dist][node]") {
     SKIP_WITHOUT_ERLANG();
     epmd_daemon d;
