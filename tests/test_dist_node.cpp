@@ -85,6 +85,7 @@ TEST_CASE("erl pings calls casts and rpcs into an erlcpp node", "[dist][node]") 
         Oks = [receive {{done, R}} -> R after 10000 -> timeout end || _ <- lists:seq(1, 100)],
         P("hundred", lists:usort(Oks)),
         P("rpc", erpc:call(N, test, add, [2, 3])),
+        P("oldrpc", rpc:call(N, test, add, [4, 5])),
         P("undef", element(2, catch erpc:call(N, nomod, nofun, []))),
         P("rpcerr", element(1, element(2, catch erpc:call(N, test, fail, [])))),
         {{kv, N}} ! {{'$gen_cast', {{put, c, 3}}}},
@@ -106,6 +107,7 @@ TEST_CASE("erl pings calls casts and rpcs into an erlcpp node", "[dist][node]") 
     CHECK(out.find("noproc noproc") != std::string::npos);
     CHECK(out.find("hundred [ok]") != std::string::npos);
     CHECK(out.find("rpc 5") != std::string::npos);
+    CHECK(out.find("oldrpc 9") != std::string::npos);
     CHECK(out.find("{exception,undef") != std::string::npos);
     CHECK(out.find("rpcerr {exception") != std::string::npos);
     CHECK(out.find("bang {ok,3}") != std::string::npos);
@@ -233,9 +235,12 @@ TEST_CASE("a connection silent for net_ticktime goes down with noconnection", "[
     auto options = node_options(d, "cppn6@127.0.0.1");
     options.distribution->net_ticktime = std::chrono::seconds(2);
     std::string seen;
+    std::string up;
     erl::runtime rt(options);
     rt.run([&] {
+        erl::monitor_nodes(true);
         REQUIRE(erl::connect_node("e6@127.0.0.1"_a));
+        erl::receive([&](const erl::nodeup& n) { up = n.node.str(); }, erl::after(5s));
         erl::monitor_node("e6@127.0.0.1"_a, true);
         erl::ref m = erl::monitor(erl::remote_name{"init"_a, "e6@127.0.0.1"_a});
         erl.pause(); // alive, connected, silent: only the tick timeout can tell
@@ -247,6 +252,7 @@ TEST_CASE("a connection silent for net_ticktime goes down with noconnection", "[
         CHECK(std::chrono::steady_clock::now() - t0 < 10s);
         erl.resume();
     });
+    CHECK(up == "e6@127.0.0.1");
     CHECK(seen == "noconnection nodedown");
 }
 

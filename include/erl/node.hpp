@@ -37,6 +37,13 @@ struct nodedown {
     atom node;
 };
 void monitor_node(atom node, bool on);
+// net_kernel:monitor_nodes(true): the caller gets erl::nodeup{node} when a connection to any
+// node comes up and erl::nodedown{node} when one goes (until monitor_nodes(false); a process
+// that ends is forgotten with its messages dropped).
+struct nodeup {
+    atom node;
+};
+void monitor_nodes(bool on);
 
 namespace detail {
 void send_to_remote_name(const remote_name& to, term message);

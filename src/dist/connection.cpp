@@ -3,6 +3,7 @@
 // receive) and writes the control messages that processes of this node route to it. It keeps
 // what crosses the connection (links, monitors both ways) so that when the connection goes,
 // every local process concerned hears noconnection, as in Erlang.
+#include <erl/link.hpp>
 #include <erl/logger.hpp>
 #include <erl/monitor.hpp>
 #include <erl/process.hpp>
@@ -58,6 +59,8 @@ class connection {
     ~connection() { cleanup(); }
 
     void run() {
+        // Bound to net_kernel: if it goes, so do the connections (it traps our exits).
+        if (pid nk = svc_.net_kernel()) link(nk);
         auto deadline = clock::now() + svc_.options.setup_time;
         if (sock_) {
             // The acceptor hands the socket over first, then says so.

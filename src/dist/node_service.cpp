@@ -119,6 +119,9 @@ std::map<std::pair<std::string, std::string>, rpc_function, std::less<>>& rpc_ta
 
 void net_kernel_main(node_service* svc) {
     register_name(atom("net_kernel"), self());
+    // Connection processes link to us (as OTP's connection controllers link to net_kernel):
+    // their ends are exit messages here, never our end.
+    process_flag(trap_exit, true);
     static const atom gen_call("$gen_call"), is_auth("is_auth");
     for (;;) {
         receive(
@@ -346,15 +349,22 @@ handshake_status node_service::claim_incoming(atom peer, const pid& me) {
 
 std::vector<dist_out> node_service::connection_up(atom peer, const pid& me, std::uint64_t f,
                                                   bool& superseded) {
-    std::lock_guard lock(mutex_);
-    entry& e = table_[peer];
-    superseded = e.process && e.process != me;
-    if (superseded) return {};
-    e.process = me;
-    e.up = true;
-    e.flags = f;
-    e.requested = false;
-    return std::exchange(e.pending, {});
+    std::vector<dist_out> pending;
+    std::vector<pid> all;
+    {
+        std::lock_guard lock(mutex_);
+        entry& e = table_[peer];
+        superseded = e.process && e.process != me;
+        if (superseded) return {};
+        e.process = me;
+        e.up = true;
+        e.flags = f;
+        e.requested = false;
+        pending = std::exchange(e.pending, {});
+        all = all_watchers_;
+    }
+    notify_watchers(all, nodeup{peer});
+    return pending;
 }
 
 std::vector<dist_out> node_service::take_pending(atom peer, const pid& me) {
@@ -379,18 +389,20 @@ std::pair<std::vector<dist_out>, pid> node_service::connection_down(atom peer, c
         if (it != table_.end()) {
             if (it->second.process == me) {
                 left = std::move(it->second.pending);
+                bool was_up = it->second.up;
                 table_.erase(it);
                 if (auto w = watchers_.find(peer); w != watchers_.end()) {
                     watchers = std::move(w->second);
                     watchers_.erase(w);
                 }
+                if (was_up)
+                    watchers.insert(watchers.end(), all_watchers_.begin(), all_watchers_.end());
             } else if (it->second.process) {
                 successor = it->second.process;
             }
         }
     }
-    for (const pid& w : watchers)
-        send_signal(rt, w, message_of(nodedown{peer}));
+    notify_watchers(watchers, nodedown{peer});
     return {std::move(left), successor};
 }
 
@@ -426,6 +438,25 @@ std::vector<atom> node_service::connected() {
     for (auto& [n, e] : table_)
         if (e.up) out.push_back(n);
     return out;
+}
+
+template <typename Event>
+void node_service::notify_watchers(const std::vector<pid>& watchers, const Event& event) {
+    std::vector<pid> gone;
+    for (const pid& w : watchers)
+        if (!send_signal(rt, w, message_of(event))) gone.push_back(w);
+    if (gone.empty()) return;
+    std::lock_guard lock(mutex_);
+    std::erase_if(all_watchers_, [&](const pid& w) {
+        return std::find(gone.begin(), gone.end(), w) != gone.end();
+    });
+}
+
+void node_service::watch_all_nodes(const pid& watcher, bool on) {
+    std::lock_guard lock(mutex_);
+    auto it = std::find(all_watchers_.begin(), all_watchers_.end(), watcher);
+    if (on && it == all_watchers_.end()) all_watchers_.push_back(watcher);
+    if (!on && it != all_watchers_.end()) all_watchers_.erase(it);
 }
 
 void node_service::add_node_watcher(atom peer, const pid& watcher, bool on) {
@@ -557,6 +588,11 @@ bool disconnect_node(atom peer) {
     if (!c) return false;
     send(*c, dist_close{});
     return true;
+}
+
+void monitor_nodes(bool on) {
+    auto& s = require_service("erl::monitor_nodes");
+    s.watch_all_nodes(self(), on);
 }
 
 void monitor_node(atom peer, bool on) {

@@ -90,6 +90,9 @@ class node_service final : public remote_router {
     std::vector<atom> connected();
 
     void add_node_watcher(atom node, const pid& watcher, bool on);
+    // net_kernel:monitor_nodes: nodeup and nodedown of every node to `watcher`.
+    void watch_all_nodes(const pid& watcher, bool on);
+    pid net_kernel() const noexcept { return net_kernel_; }
 
     // Process aliases (EEP 53) for this node's remote calls: a reply sent to the alias reaches
     // the process while the alias is active, and is dropped after.
@@ -109,6 +112,9 @@ class node_service final : public remote_router {
     etf::decode_options decode_limits;
 
   private:
+    template <typename Event>
+    void notify_watchers(const std::vector<pid>& watchers, const Event& event);
+
     struct entry {
         pid process;
         bool up = false;
@@ -122,6 +128,7 @@ class node_service final : public remote_router {
     std::mutex mutex_;
     std::unordered_map<atom, entry> table_;
     std::unordered_map<atom, std::vector<pid>> watchers_;
+    std::vector<pid> all_watchers_; // monitor_nodes(true)
     pid net_kernel_;
     std::mutex alias_mutex_;
     std::unordered_map<ref, pid> aliases_;
