@@ -28,7 +28,11 @@ class pid {
     std::uint32_t serial() const noexcept { return serial_; }
     std::uint32_t creation() const noexcept { return creation_; }
 
-    bool is_null() const noexcept { return creation_ == 0 && number_ == 0 && serial_ == 0; }
+    // Only pid() itself: a pid that names a node is never null, even with zero numbers (the
+    // distribution layer's stand-in for a process monitored by {Name, Node} is one).
+    bool is_null() const noexcept {
+        return node_ == atom() && creation_ == 0 && number_ == 0 && serial_ == 0;
+    }
     explicit operator bool() const noexcept { return !is_null(); }
     // Whether this pid names a process of a runtime in this program.
     bool is_local() const noexcept;

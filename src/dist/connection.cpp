@@ -356,16 +356,20 @@ class connection {
     void on(ctl::monitor_p_exit& c, incoming&) {
         auto it = out_monitors_.find(c.id);
         if (it != out_monitors_.end()) out_monitors_.erase(it);
-        down_msg d{c.id, pid(), from_term<exit_reason>(c.reason), atom()};
-        if (auto* p = std::get_if<pid>(&c.from)) {
+        send_down(c.to, c.id, c.from, from_term<exit_reason>(c.reason));
+    }
+
+    // A DOWN to a local watcher of `target` on the peer (a pid, or a name: then the stand-in pid
+    // of that node and the name, as Erlang's {Name, Node}).
+    void send_down(const pid& watcher, const ref& id, const process_id& target,
+                   exit_reason reason) {
+        down_msg d{id, name_placeholder(peer_), std::move(reason), atom()};
+        if (auto* p = std::get_if<pid>(&target)) {
             d.process = *p;
-        } else {
-            d.process = name_placeholder(peer_);
-            if (auto name = existing_atom(std::get<term>(c.from))) d.name = *name;
+        } else if (auto name = existing_atom(std::get<term>(target))) {
+            d.name = *name;
         }
-        auto e = make_message<down_msg>(std::move(d));
-        e->kind = signal_kind::down;
-        send_signal(rt_, c.to, std::move(e));
+        send_signal(rt_, watcher, make_down_signal(std::move(d)));
     }
     void on(ctl::spawn_reply&, incoming&) {}
     void on(ctl::spawn_request& c, incoming& in) {
@@ -435,15 +439,7 @@ class connection {
                 if constexpr (std::is_same_v<C, ctl::link>) {
                     signal(c.from, new exit_signal(c.to, exit_reason::noconnection(), true));
                 } else if constexpr (std::is_same_v<C, ctl::monitor_p>) {
-                    pid target = std::holds_alternative<pid>(c.to) ? std::get<pid>(c.to)
-                                                                   : name_placeholder(peer_);
-                    atom name;
-                    if (auto* t = std::get_if<term>(&c.to))
-                        if (auto n = existing_atom(*t)) name = *n;
-                    auto e = make_message<down_msg>(
-                        down_msg{c.id, target, exit_reason::noconnection(), name});
-                    e->kind = signal_kind::down;
-                    send_signal(rt_, c.from, std::move(e));
+                    send_down(c.from, c.id, c.to, exit_reason::noconnection());
                 }
             },
             o.control);
@@ -485,15 +481,8 @@ class connection {
             // Everything across the connection ends with noconnection.
             for (auto& [local, remote] : links_)
                 signal(local, new exit_signal(remote, exit_reason::noconnection(), true));
-            for (auto& [id, watch] : out_monitors_) {
-                auto& [watcher, target] = watch;
-                pid t = std::holds_alternative<pid>(target) ? std::get<pid>(target)
-                                                            : name_placeholder(peer_);
-                auto e =
-                    make_message<down_msg>(down_msg{id, t, exit_reason::noconnection(), atom()});
-                e->kind = signal_kind::down;
-                send_signal(rt_, watcher, std::move(e));
-            }
+            for (auto& [id, watch] : out_monitors_)
+                send_down(watch.first, id, watch.second, exit_reason::noconnection());
             for (auto& [id, watch] : in_monitors_)
                 signal(watch.second, new monitor_signal(watch.first, id, signal_kind::demonitor));
             links_.clear();

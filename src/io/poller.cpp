@@ -223,7 +223,7 @@ void io_poller::handle_event(std::uint64_t id, std::uint32_t events) noexcept {
     }
 }
 
-int io_poller::poll(scheduler&, clock::time_point deadline) noexcept {
+int io_poller::poll(clock::time_point deadline) noexcept {
     epoll_event events[max_events];
     int n;
     for (;;) {

@@ -100,7 +100,7 @@ class io_poller {
     void release_token() noexcept { token_.store(false, std::memory_order_release); }
     // With the token: waits for events until `deadline` (now: do not block; time_point::max():
     // no limit) or interrupt(), and handles them. Returns the number of handle events.
-    int poll(scheduler& here, clock::time_point deadline) noexcept;
+    int poll(clock::time_point deadline) noexcept;
     // Makes a blocking poll() return.
     void interrupt() noexcept;
 

@@ -267,17 +267,25 @@ tcp::endpoint endpoint_of(const sockaddr_storage& s) {
                                      ntohs(a->sin_port));
 }
 
+// Runs `call(fd)`, a quick system call returning < 0 with errno on failure, on the open socket
+// `r` names, under its lock (the fd cannot close meanwhile); throws closed or the errno.
+template <typename Call>
+void on_fd(io_handle_ref r, const char* operation, Call&& call) {
+    int err = 0;
+    if (!with_handle(r, [&](io_poller&, io_handle& h) {
+            if (call(h.fd) < 0) err = errno;
+        }))
+        throw_io(io_errc::closed, operation);
+    if (err) throw_errno(err, operation);
+}
+
 tcp::endpoint address_of(io_handle_ref r, bool peer, const char* operation) {
     sockaddr_storage s{};
-    int err = 0;
-    bool found = with_handle(r, [&](io_poller&, io_handle& h) {
+    on_fd(r, operation, [&](int fd) {
         socklen_t len = sizeof s;
-        int rc = peer ? ::getpeername(h.fd, reinterpret_cast<sockaddr*>(&s), &len)
-                      : ::getsockname(h.fd, reinterpret_cast<sockaddr*>(&s), &len);
-        if (rc < 0) err = errno;
+        return peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&s), &len)
+                    : ::getsockname(fd, reinterpret_cast<sockaddr*>(&s), &len);
     });
-    if (!found) throw_io(io_errc::closed, operation);
-    if (err) throw_errno(err, operation);
     return endpoint_of(s);
 }
 
@@ -488,12 +496,7 @@ void socket::write(std::string_view data, timeout t) const {
 void socket::shutdown(shutdown_how how) const {
     static constexpr const char* op = "erl::tcp::socket::shutdown";
     int h = how == shutdown_how::read ? SHUT_RD : how == shutdown_how::write ? SHUT_WR : SHUT_RDWR;
-    int err = 0;
-    if (!detail::with_handle(h_, [&](detail::io_poller&, detail::io_handle& x) {
-            if (::shutdown(x.fd, h) < 0) err = errno;
-        }))
-        detail::throw_io(io_errc::closed, op);
-    if (err) detail::throw_errno(err, op);
+    detail::on_fd(h_, op, [h](int fd) { return ::shutdown(fd, h); });
 }
 
 void socket::close() const noexcept {
@@ -519,13 +522,9 @@ void socket::set_active(active mode) const {
 
 void socket::set_nodelay(bool on) const {
     static constexpr const char* op = "erl::tcp::socket::set_nodelay";
-    int err = 0;
-    if (!detail::with_handle(h_, [&](detail::io_poller&, detail::io_handle& x) {
-            int v = on ? 1 : 0;
-            if (::setsockopt(x.fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) < 0) err = errno;
-        }))
-        detail::throw_io(io_errc::closed, op);
-    if (err) detail::throw_errno(err, op);
+    int v = on ? 1 : 0;
+    detail::on_fd(h_, op,
+                  [v](int fd) { return ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v); });
 }
 
 void socket::controlling_process(const pid& new_owner) const {

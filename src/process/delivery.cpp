@@ -44,10 +44,9 @@ bool send_signal(runtime_impl& rt, const pid& to, envelope_ptr e) noexcept {
     if (to.is_local()) {
         with_runtime(to.creation(),
                      [&](runtime_impl& other) { delivered = push_local(other, to, e, here); });
-    } else if (rt.remote && to.node() != atom()) {
-        // Only the null pid (node '') names nobody. A pid of another node with zero numbers is
-        // the stand-in of a monitor by {Name, Node} (dist/node_service.hpp): its demonitor
-        // must reach that node as a DEMONITOR_P, or the monitor stays on both sides.
+    } else if (rt.remote && !to.is_null()) {
+        // (The stand-in pid of a monitor by {Name, Node} is not null: its demonitor must reach
+        // that node as a DEMONITOR_P, or the monitor stays on both sides.)
         process_control* self = here ? here->running : nullptr;
         try {
             rt.remote->route(self ? self->self_pid() : pid(), to, std::move(e), nullptr);

@@ -236,7 +236,7 @@ void scheduler::fire_timers() {
 void scheduler::poll_io() noexcept {
     // Sockets are rare next to messages: a runtime without any never makes a system call here.
     if (rt.io.open_handles() == 0 || !rt.io.try_take_token()) return;
-    rt.io.poll(*this, timer_heap::clock::time_point{}); // the past: do not block
+    rt.io.poll(timer_heap::clock::time_point{}); // the past: do not block
     rt.io.release_token();
 }
 
@@ -258,7 +258,7 @@ void scheduler::sleep() {
             // wakes this thread.
             in_poll_ = true;
             lock.unlock();
-            int events = rt.io.poll(*this, deadline);
+            int events = rt.io.poll(deadline);
             lock.lock();
             in_poll_ = false;
             rt.io.release_token();

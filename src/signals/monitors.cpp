@@ -23,9 +23,7 @@ ref monitor_impl(process_control& p, const pid& target, atom name) {
                               envelope_ptr(new monitor_signal(self, id, signal_kind::monitor)));
     if (!sent) {
         // Already dead (or never was): DOWN noproc, queued behind what is already there.
-        auto down = make_message<down_msg>(down_msg{id, target, exit_reason::noproc(), name});
-        down->kind = signal_kind::down;
-        p.push(down.release());
+        p.push(make_down_signal({id, target, exit_reason::noproc(), name}).release());
     }
     count_reduction(p);
     return id;

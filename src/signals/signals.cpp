@@ -116,6 +116,12 @@ void handle_signal(process_control& p, envelope* raw) {
     }
 }
 
+envelope_ptr make_down_signal(down_msg d) {
+    auto e = make_message<down_msg>(std::move(d));
+    e->kind = signal_kind::down;
+    return e;
+}
+
 envelope_ptr make_wake_signal() {
     return envelope_ptr(new wake_signal);
 }
@@ -171,9 +177,7 @@ void answer_for_dead(runtime_impl& rt, const pid& dead, envelope_ptr e) {
     }
     case signal_kind::monitor: {
         auto& s = static_cast<monitor_signal&>(*e);
-        auto down = make_message<down_msg>(down_msg{s.id, dead, exit_reason::noproc(), atom()});
-        down->kind = signal_kind::down;
-        send_signal(rt, s.from, std::move(down));
+        send_signal(rt, s.from, make_down_signal({s.id, dead, exit_reason::noproc(), atom()}));
         break;
     }
     case signal_kind::info: {
@@ -248,9 +252,7 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
             for (const pid& other : s.links)
                 send_signal(rt, other, envelope_ptr(new exit_signal(self, reason, true)));
             for (auto& [id, watcher] : s.monitored_by) {
-                auto down = make_message<down_msg>(down_msg{id, self, reason, atom()});
-                down->kind = signal_kind::down;
-                send_signal(rt, watcher, std::move(down));
+                send_signal(rt, watcher, make_down_signal({id, self, reason, atom()}));
             }
             for (auto& [id, target] : s.monitoring)
                 send_signal(rt, target,

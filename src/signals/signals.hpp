@@ -9,6 +9,7 @@
 #include <erl/atom.hpp>
 #include <erl/detail/envelope.hpp>
 #include <erl/exit_reason.hpp>
+#include <erl/monitor.hpp>
 #include <erl/pid.hpp>
 #include <erl/ref.hpp>
 
@@ -81,6 +82,9 @@ struct wake_signal final : envelope {
         destroy = [](envelope* e) noexcept { delete static_cast<wake_signal*>(e); };
     }
 };
+
+// A DOWN on its way to a watcher (kind down: the watcher forgets the monitor as it takes it).
+envelope_ptr make_down_signal(down_msg d);
 
 // A bare wake-up: absorbing it does nothing, but pushing it makes a parked process run.
 envelope_ptr make_wake_signal();
