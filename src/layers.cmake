@@ -8,6 +8,7 @@ target_sources(erlcpp PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/scheduler/scheduler.cpp
   ${CMAKE_CURRENT_LIST_DIR}/scheduler/timer_heap.cpp
   ${CMAKE_CURRENT_LIST_DIR}/scheduler/timers.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/scheduler/message_cache.cpp
   # processes and mailboxes
   ${CMAKE_CURRENT_LIST_DIR}/process/process_table.cpp
   ${CMAKE_CURRENT_LIST_DIR}/process/process.cpp

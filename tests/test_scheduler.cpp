@@ -11,6 +11,17 @@
 
 using namespace std::chrono_literals;
 
+namespace {
+// Answers 1 to every pid it receives; a null pid ends it.
+void answer_one_until_null() {
+    for (;;) {
+        auto from = erl::receive([](erl::pid p) { return p; });
+        if (!from) return;
+        erl::send(from, 1);
+    }
+}
+} // namespace
+
 TEST_CASE("spawn 100k processes and collect every result", "[scheduler][spawn]") {
     erl::runtime rt({.schedulers = 2});
     long long sum = 0;
@@ -84,13 +95,7 @@ TEST_CASE("a busy process does not starve a pinger on the same scheduler", "[sch
             while (!stop)
                 erl::send(erl::self(), 0), erl::receive([](int) {});
         });
-        erl::pid echo = erl::spawn([] {
-            for (;;) {
-                auto from = erl::receive([](erl::pid p) { return p; });
-                if (!from) return;
-                erl::send(from, 1);
-            }
-        });
+        erl::pid echo = erl::spawn(answer_one_until_null);
         for (int i = 0; i < 1000; ++i) {
             erl::send(echo, erl::self());
             pongs += erl::receive([](int v) { return v; });
@@ -99,6 +104,92 @@ TEST_CASE("a busy process does not starve a pinger on the same scheduler", "[sch
         stop = true;
     });
     CHECK(pongs == 1000);
+}
+
+// Processes that wait for each other switch straight from one to the next (a handoff) without
+// passing through the scheduler loop; the loop's own duties must still come round.
+TEST_CASE("timers fire while processes hand off to each other without pause",
+          "[scheduler][handoff]") {
+    erl::runtime rt({.schedulers = 1});
+    std::atomic<bool> stop{false};
+    int timeouts = 0;
+    rt.run([&] {
+        auto partner = [&stop](erl::pid other) {
+            while (!stop) {
+                erl::send(other, 1);
+                erl::receive([](int) {});
+            }
+            erl::send(other, 1); // let the other one see `stop` too
+        };
+        erl::pid a = erl::spawn([partner] { partner(erl::receive([](erl::pid p) { return p; })); });
+        erl::pid b = erl::spawn(partner, a);
+        erl::send(a, b);
+        // This process only ever waits for a timeout: nothing but the timer check wakes it
+        // while a and b keep the scheduler busy.
+        for (int i = 0; i < 20; ++i)
+            timeouts += erl::receive([](double) { return 0; }, erl::after(2ms, [] { return 1; }));
+        stop = true;
+    });
+    CHECK(timeouts == 20);
+}
+
+TEST_CASE("a hibernated process woken in a handoff chain gets its stack back",
+          "[scheduler][handoff][hibernate]") {
+    erl::runtime rt({.schedulers = 1});
+    int answers = 0;
+    rt.run([&] {
+        struct sleeper {
+            static void wait_once() {
+                erl::hibernate_with([] {
+                    auto from = erl::receive([](erl::pid p) { return p; });
+                    erl::send(from, 7);
+                    wait_once();
+                });
+            }
+        };
+        erl::pid h = erl::spawn([] { sleeper::wait_once(); });
+        erl::pid echo = erl::spawn(answer_one_until_null);
+        for (int i = 0; i < 200; ++i) {
+            // Wake the hibernated process and the echo at once: both are then ready, and this
+            // process's wait hands off to one of them.
+            erl::send(h, erl::self());
+            erl::send(echo, erl::self());
+            answers += erl::receive([](int v) { return v; });
+            answers += erl::receive([](int v) { return v; });
+        }
+        erl::send(echo, erl::pid());
+        erl::exit(h, erl::exit_reason::kill());
+    });
+    CHECK(answers == 200 * 8);
+}
+
+TEST_CASE("exception state survives direct switches between processes in catch blocks",
+          "[scheduler][handoff][eh]") {
+    erl::runtime rt({.schedulers = 1});
+    std::atomic<int> correct{0};
+    rt.run([&] {
+        auto player = [&correct](std::string name) {
+            auto other = erl::receive([](erl::pid p) { return p; });
+            try {
+                throw std::runtime_error(name);
+            } catch (const std::runtime_error&) {
+                for (int k = 0; k < 100; ++k) { // every wait hands off to the other player
+                    erl::send(other, k);
+                    erl::receive([](int) {});
+                }
+                try {
+                    throw;
+                } catch (const std::runtime_error& again) {
+                    if (again.what() == name) ++correct;
+                }
+            }
+        };
+        erl::pid a = erl::spawn(player, std::string("a"));
+        erl::pid b = erl::spawn(player, std::string("b"));
+        erl::send(a, b);
+        erl::send(b, a);
+    });
+    CHECK(correct == 2);
 }
 
 TEST_CASE("suspending inside a catch block keeps the exception state", "[scheduler][eh]") {

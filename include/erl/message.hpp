@@ -36,14 +36,14 @@ template <typename T>
 void send(const pid& to, T&& msg) {
     using value_type = std::remove_cvref_t<T>;
     static_assert(std::is_move_constructible_v<value_type>, "erl::send: messages must be movable");
-    detail::deliver(to, detail::make_message<value_type>(std::forward<T>(msg)),
+    detail::deliver(to, detail::make_message<value_type>(std::forward<T>(msg)).release(),
                     detail::remote_conversion<value_type>());
 }
 
 // Builds the message in place.
 template <typename T, typename... Args>
 void send_new(const pid& to, Args&&... args) {
-    detail::deliver(to, detail::make_message<T>(std::forward<Args>(args)...),
+    detail::deliver(to, detail::make_message<T>(std::forward<Args>(args)...).release(),
                     detail::remote_conversion<T>());
 }
 

@@ -222,9 +222,9 @@ struct no_after {
 
 template <typename R, typename After, typename... Hs>
 R receive_loop(std::uint64_t mark, After* after, Hs&... hs) {
-    process_control& self = require_process("receive");
-    handle_signals(self);
-    message_list& box = messages_of(self);
+    auto [self_ptr, box_ptr] = begin_receive();
+    process_control& self = *self_ptr;
+    message_list& box = *box_ptr;
     auto handlers = std::tie(hs...);
     using seq = std::index_sequence_for<Hs...>;
     const bool has_deadline = after && !after->infinite;

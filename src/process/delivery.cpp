@@ -59,28 +59,40 @@ bool send_signal(runtime_impl& rt, const pid& to, envelope_ptr e) noexcept {
     return delivered;
 }
 
-void deliver(const pid& to, envelope_ptr e, message_to_term convert) {
+void deliver(const pid& to, envelope* raw, message_to_term convert) {
     scheduler* here = current_scheduler();
     process_control* self = here ? here->running : nullptr;
     if (self) {
         runtime_impl& rt = *self->rt;
-        if (to.creation() == rt.creation && to.node() == rt.node) {
-            push_local(rt, to, e, here);
-        } else if (to.is_local()) {
-            with_runtime(to.creation(),
-                         [&](runtime_impl& other) { push_local(other, to, e, here); });
-        } else if (rt.remote && !to.is_null()) {
-            if (!convert)
-                throw badarg(fmt::format(
-                    "erl::send: {} is a process of node {}: only erl::term and types with a term "
-                    "conversion can be sent there",
-                    to, to.node()));
-            rt.remote->route(self->self_pid(), to, std::move(e), convert);
+        if (to.creation() == rt.creation && to.node() == rt.node) [[likely]] {
+            // The hot path, a process sending within its runtime: push_local without the checks
+            // it needs for other callers.
+            process_control* p = rt.table.at(to.number());
+            push_result r = p ? p->push_checked(raw, to.serial()) : push_result::closed;
+            if (r == push_result::woke) {
+                here->ready_here(p);
+            } else if (r == push_result::closed) {
+                raw->destroy(raw);
+            }
+        } else {
+            envelope_ptr e(raw);
+            if (to.is_local()) {
+                with_runtime(to.creation(),
+                             [&](runtime_impl& other) { push_local(other, to, e, here); });
+            } else if (rt.remote && !to.is_null()) {
+                if (!convert)
+                    throw badarg(fmt::format("erl::send: {} is a process of node {}: only "
+                                             "erl::term and types with a term conversion can be "
+                                             "sent there",
+                                             to, to.node()));
+                rt.remote->route(self->self_pid(), to, std::move(e), convert);
+            }
         }
         count_reduction(*self);
         return;
     }
     // From a plain thread. A pid of another node is dropped until distribution reaches it.
+    envelope_ptr e(raw);
     if (to.is_local())
         with_runtime(to.creation(), [&](runtime_impl& rt) { push_local(rt, to, e, nullptr); });
 }

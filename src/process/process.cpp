@@ -24,9 +24,9 @@ process_control* current_process() noexcept {
 }
 
 process_control& require_process(const char* operation) {
-    process_control* p = current_process();
-    if (!p) throw not_in_process(operation);
-    return *p;
+    scheduler* s = current_scheduler();
+    if (!s || !s->running) throw not_in_process(operation);
+    return *s->running;
 }
 
 message_list& messages_of(process_control& p) noexcept {
@@ -118,21 +118,74 @@ void run_body(process_control& p) {
 }
 
 void process_entry(bctx::transfer_t t) noexcept {
-    auto* s = static_cast<scheduler*>(t.data);
-    s->ctx.fctx = t.fctx;
+    scheduler* s = process_started(t);
     process_control* p = s->running;
-    first_entry(s->ctx);
     run_body(*p);
-    // The process may have moved: return to whichever scheduler runs it now, for good (this
-    // stack's frames are over either way).
+    // This stack's frames are over either way.
     p->why = p->hibernated ? switch_reason::hibernate : switch_reason::exit;
-    scheduler* now = p->sched;
-    before_switch(p->ctx, now->ctx, true);
-    bctx::jump_fcontext(now->ctx.fctx, nullptr);
-    __builtin_unreachable();
+    leave_for_good(*p);
 }
 
 } // namespace
+
+namespace {
+// Whoever switched to `self` left its context in t: the scheduler loop (t.data is the
+// scheduler, handoff_from null) or a process handing off (its switch is completed here).
+scheduler* take_over(execution_context& self, bctx::transfer_t t, bool first) noexcept {
+    auto* s = static_cast<scheduler*>(t.data);
+    process_control* prev = s->handoff_from;
+    execution_context& from = prev ? prev->ctx : s->ctx;
+    if (first) {
+        first_entry(from);
+    } else {
+        after_switch(self, &from);
+    }
+    if (prev) {
+        s->handoff_from = nullptr;
+        s->complete_switch(prev, t.fctx);
+    } else {
+        s->ctx.fctx = t.fctx;
+    }
+    return s;
+}
+} // namespace
+
+inline void switch_out_inline(process_control& p, switch_reason why) noexcept {
+    p.why = why;
+    scheduler* s = p.sched;
+    bctx::transfer_t t;
+    if (process_control* next = s->take_handoff()) {
+        // Straight to the next ready process: one switch instead of two, and no pass through
+        // the loop. The next process completes this one's switch-out (take_over).
+        s->handoff_from = &p;
+        before_switch(p.ctx, next->ctx);
+        swap_eh_state(s->thread_eh(), p.ctx, next->ctx);
+        t = bctx::jump_fcontext(next->ctx.fctx, s);
+    } else {
+        before_switch(p.ctx, s->ctx);
+        swap_eh_state(s->thread_eh(), p.ctx, s->ctx);
+        t = bctx::jump_fcontext(s->ctx.fctx, &p);
+    }
+    take_over(p.ctx, t, false);
+}
+
+void switch_out(process_control& p, switch_reason why) noexcept {
+    switch_out_inline(p, why);
+}
+
+scheduler* process_started(bctx::transfer_t t) noexcept {
+    auto* s = static_cast<scheduler*>(t.data);
+    return take_over(s->running->ctx, t, true);
+}
+
+void leave_for_good(process_control& p) noexcept {
+    // The process may have moved: return to whichever scheduler runs it now.
+    scheduler* s = p.sched;
+    before_switch(p.ctx, s->ctx, true);
+    swap_eh_state(s->thread_eh(), p.ctx, s->ctx);
+    bctx::jump_fcontext(s->ctx.fctx, &p);
+    __builtin_unreachable();
+}
 
 void restart_context(process_control& p) noexcept {
     auto top = reinterpret_cast<std::uintptr_t>(p.stack.high()) & ~std::uintptr_t(63);
@@ -160,16 +213,6 @@ void restart_context(process_control& p) noexcept {
     p->next_run = run;
     p->next_destroy = destroy;
     throw hibernate_exception{};
-}
-
-void switch_out(process_control& p, switch_reason why) noexcept {
-    p.why = why;
-    scheduler* s = p.sched;
-    before_switch(p.ctx, s->ctx);
-    bctx::transfer_t t = bctx::jump_fcontext(s->ctx.fctx, nullptr);
-    auto* resumed_by = static_cast<scheduler*>(t.data);
-    resumed_by->ctx.fctx = t.fctx;
-    after_switch(p.ctx, &resumed_by->ctx);
 }
 
 pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_ops& ops) {
@@ -247,15 +290,31 @@ void absorb_signals(process_control& p) noexcept {
     }
 }
 
-void handle_signals(process_control& p) {
+namespace {
+[[gnu::noinline]] void handle_signals_slow(process_control& p) {
     if (p.exiting) {
         // The process is unwinding (or its code swallowed the exit): signals wait for its end.
         if (p.terminating) return;
         throw exit_exception{p.exit_with};
     }
-    if (p.inbox.load(std::memory_order_relaxed) == inbox_state::empty) return;
     absorb_signals(p);
     if (p.exiting) throw exit_exception{p.exit_with};
+}
+// Nothing to do unless a signal is queued or an exit was decided: checked inline.
+inline void handle_signals_inline(process_control& p) {
+    if (!p.exiting && p.inbox.load(std::memory_order_relaxed) == inbox_state::empty) return;
+    handle_signals_slow(p);
+}
+} // namespace
+
+void handle_signals(process_control& p) {
+    handle_signals_inline(p);
+}
+
+receive_scope begin_receive() {
+    process_control& p = require_process("receive");
+    handle_signals_inline(p);
+    return {&p, &p.messages};
 }
 
 void wait_signals(process_control& p, clock::time_point deadline, bool has_deadline) {
@@ -266,10 +325,10 @@ void wait_signals(process_control& p, clock::time_point deadline, bool has_deadl
         p.sched->timers.insert(&p.wait_timer);
     }
     p.in_receive_wait = true;
-    switch_out(p, switch_reason::wait);
+    switch_out_inline(p, switch_reason::wait);
     if (has_deadline && p.wait_timer.heap) p.wait_timer.heap->remove(&p.wait_timer);
     try {
-        handle_signals(p);
+        handle_signals_inline(p);
     } catch (...) {
         p.in_receive_wait = false;
         throw;
@@ -279,8 +338,8 @@ void wait_signals(process_control& p, clock::time_point deadline, bool has_deadl
 
 void count_reduction(process_control& p) {
     if (--p.reductions > 0) return;
-    switch_out(p, switch_reason::yield);
-    handle_signals(p);
+    switch_out_inline(p, switch_reason::yield);
+    handle_signals_inline(p);
 }
 
 } // namespace detail

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <sched.h>
+#include <utility>
 
 #include "context/overflow.hpp"
 #include "process/process_control.hpp"
@@ -17,9 +19,8 @@ namespace erl::detail {
 namespace {
 // initial-exec: one %fs-relative load, no __tls_get_addr call, also when built as PIC.
 thread_local scheduler* tl_scheduler __attribute__((tls_model("initial-exec"))) = nullptr;
-constexpr unsigned timer_check_interval = 32; // dispatches between timer checks when busy
-constexpr unsigned idle_spins = 64;           // work searches before sleeping
-constexpr unsigned io_check_interval = 64;    // dispatches between I/O polls when busy
+constexpr unsigned idle_spins = 64;        // work searches before sleeping
+constexpr unsigned idle_pause_rounds = 16; // of which the first spin on `pause` alone
 } // namespace
 
 // Opaque to the optimiser: a process may resume on another thread after any switch, so the
@@ -31,7 +32,8 @@ __attribute__((noinline)) scheduler* current_scheduler() noexcept {
 }
 
 scheduler::scheduler(runtime_impl& r, unsigned i)
-    : rt(r), index(i), queue(std::make_unique<fifo_work_sharing>(r.idle)) {}
+    : rt(r), index(i), queue(std::make_unique<fifo_work_sharing>(r.idle)), sleepers_(&r.sleepers),
+      budget_(r.options.reductions_per_slice) {}
 
 scheduler::~scheduler() {
     join();
@@ -67,11 +69,21 @@ void scheduler::notify() noexcept {
     }
 }
 
+void scheduler::share_work() noexcept {
+    // Spread work to an idle scheduler (it steals). A missed wake-up here only delays that.
+    if (queue->stealable() > 0) rt.wake_one_sleeper(this);
+}
+
 void make_ready(process_control* p, scheduler* here) noexcept {
     runtime_impl& rt = *p->rt;
-    scheduler* target = here && &here->rt == &rt ? here : p->sched;
-    target->push(p, target == here);
-    if (target != here) target->notify();
+    if (here && &here->rt == &rt) {
+        here->ready_here(p);
+        return;
+    }
+    // From another thread: queue it where it last ran and wake that scheduler.
+    scheduler* target = p->sched;
+    target->push(p, false);
+    target->notify();
     // Spread work to an idle scheduler (it steals). A missed wake-up here only delays that.
     if (rt.sleepers.load(std::memory_order_relaxed) > 0 && target->queue->stealable() > 0)
         rt.wake_one_sleeper(target);
@@ -88,13 +100,12 @@ void scheduler::loop() {
     ctx.tsan_fiber = __tsan_get_current_fiber();
 #endif
     alternate_signal_stack altstack;
-    unsigned tick = 0;
-    std::uint64_t slices = 0;
     for (;;) {
         // A quiescent point: no process of ours is running (process_table.hpp).
-        quiescent.store(++slices, std::memory_order_release);
-        if (++tick % timer_check_interval == 0) fire_timers();
-        if (tick % io_check_interval == 0) poll_io();
+        quiescent.store(++slices_, std::memory_order_release);
+        ++dispatches_;
+        if (dispatches_ - timers_seen_at_ >= timer_check_interval) fire_timers();
+        if (dispatches_ - io_seen_at_ >= io_check_interval) poll_io();
         if (process_control* p = find_work()) {
             run(p);
             continue;
@@ -110,8 +121,16 @@ void scheduler::loop() {
         rt.idle.fetch_add(1, std::memory_order_relaxed);
         process_control* found = nullptr;
         for (unsigned i = 0; i < idle_spins && !found; ++i) {
-            for (int k = 0; k < 32; ++k)
-                __builtin_ia32_pause();
+            if (i < idle_pause_rounds) {
+                for (int k = 0; k < 32; ++k)
+                    __builtin_ia32_pause();
+            } else {
+                // Later rounds give the CPU away when another thread wants it: on an
+                // oversubscribed machine a spinning scheduler would otherwise delay the very
+                // peer (another node, a client) whose reply it waits for. On an idle machine
+                // sched_yield returns at once and this is still a spin.
+                sched_yield();
+            }
             found = find_work();
             // Readiness that arrives while we spin must not wait for the spin to end.
             if (!found && i % 4 == 3 && rt.io.open_handles() > 0) {
@@ -128,10 +147,12 @@ void scheduler::loop() {
     }
     rt.stacks.drain_cache(stacks);
     rt.table.drain(slots);
+    messages.clear();
     tl_scheduler = nullptr;
 }
 
 process_control* scheduler::find_work() noexcept {
+    if (process_control* p = std::exchange(resume_next_, nullptr)) return p;
     if (process_control* p = queue->pop()) return p;
     auto& all = rt.schedulers;
     for (std::size_t i = 1; i < all.size(); ++i) {
@@ -144,8 +165,7 @@ process_control* scheduler::find_work() noexcept {
 void scheduler::run(process_control* p) {
     running = p;
     p->sched = this;
-    const int budget = rt.options.reductions_per_slice;
-    p->reductions = budget;
+    p->reductions = budget_;
     if (p->hibernated) {
         // Like the BEAM, a hibernated process handles signals (links, monitors, info requests)
         // without waking; only a message or a decided exit gives it a stack again.
@@ -162,27 +182,23 @@ void scheduler::run(process_control* p) {
     }
     before_switch(ctx, p->ctx);
     swap_eh_state(eh_globals_, ctx, p->ctx);
+    handoff_from = nullptr;
     bctx::transfer_t t = bctx::jump_fcontext(p->ctx.fctx, this);
-    swap_eh_state(eh_globals_, p->ctx, ctx);
+    // Back on this thread's stack, from `p` or from a process p handed off to (directly or
+    // through others): that one is in t.data. The process side swapped the exception state.
     after_switch(ctx, nullptr);
     running = nullptr;
-    p->reductions_total += std::uint64_t(budget - std::min(p->reductions, budget));
-    switch (p->why) {
+    auto* back = static_cast<process_control*>(t.data);
+    switch (back->why) {
     case switch_reason::yield:
-    case switch_reason::wait: {
-        p->ctx.fctx = t.fctx;
-        auto sp = static_cast<const char*>(t.fctx);
-        if (sp < p->deepest) p->deepest = sp;
-        if (p->stack.guard == guard_kind::canary) check_canary(*p);
-        if (p->why == switch_reason::yield || !p->park()) queue->push_local(p);
-        // After a successful park another thread may already run p: no more touching it.
+    case switch_reason::wait:
+        complete_switch(back, t.fctx);
         break;
-    }
     case switch_reason::exit:
-        finish(p);
+        finish(back);
         break;
     case switch_reason::hibernate:
-        hibernate(p);
+        hibernate(back);
         break;
     }
 }
@@ -213,6 +229,7 @@ void scheduler::finish(process_control* p) {
 }
 
 void scheduler::fire_timers() {
+    timers_seen_at_ = dispatches_;
     auto now = timer_heap::clock::now();
     timers.expire(
         now,
@@ -234,6 +251,7 @@ void scheduler::fire_timers() {
 }
 
 void scheduler::poll_io() noexcept {
+    io_seen_at_ = dispatches_;
     // Sockets are rare next to messages: a runtime without any never makes a system call here.
     if (rt.io.open_handles() == 0 || !rt.io.try_take_token()) return;
     rt.io.poll(timer_heap::clock::time_point{}); // the past: do not block
@@ -241,6 +259,7 @@ void scheduler::poll_io() noexcept {
 }
 
 void scheduler::sleep() {
+    messages.trim(message_cache::kept_idle); // memory kept for a burst goes back while idle
     quiescent.store(quiescent.load(std::memory_order_relaxed) | offline_bit,
                     std::memory_order_release);
     std::unique_lock lock(sleep_mutex_);

@@ -2,8 +2,10 @@
 // monitor...) share one intrusive envelope, so they share one queue and keep their order.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 
@@ -41,6 +43,11 @@ struct envelope {
     signal_kind kind = signal_kind::message;
 };
 
+// Message memory: blocks cached per scheduler thread (src/scheduler/message_cache.hpp), plain
+// heap memory on other threads; a block may be freed on any thread.
+void* allocate_message(std::size_t size);
+void free_message(void* block, std::size_t size) noexcept;
+
 template <typename T>
 struct message_envelope final : envelope {
     T value;
@@ -51,7 +58,16 @@ struct message_envelope final : envelope {
         type = type_key_of<T>();
         destroy = &destroy_self;
     }
-    static void destroy_self(envelope* e) noexcept { delete static_cast<message_envelope*>(e); }
+    static constexpr bool cached = alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+    static void destroy_self(envelope* e) noexcept {
+        auto* self = static_cast<message_envelope*>(e);
+        if constexpr (cached) {
+            self->~message_envelope();
+            free_message(self, sizeof(message_envelope));
+        } else {
+            delete self;
+        }
+    }
 };
 
 struct envelope_deleter {
@@ -61,7 +77,19 @@ using envelope_ptr = std::unique_ptr<envelope, envelope_deleter>;
 
 template <typename T, typename... Args>
 envelope_ptr make_message(Args&&... args) {
-    return envelope_ptr(new message_envelope<T>(std::in_place, std::forward<Args>(args)...));
+    using envelope_type = message_envelope<T>;
+    if constexpr (envelope_type::cached) {
+        void* block = allocate_message(sizeof(envelope_type));
+        try {
+            return envelope_ptr(::new (block)
+                                    envelope_type(std::in_place, std::forward<Args>(args)...));
+        } catch (...) {
+            free_message(block, sizeof(envelope_type));
+            throw;
+        }
+    } else {
+        return envelope_ptr(new envelope_type(std::in_place, std::forward<Args>(args)...));
+    }
 }
 
 } // namespace erl::detail

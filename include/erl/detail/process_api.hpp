@@ -31,6 +31,13 @@ process_control* current_process() noexcept;
 process_control& require_process(const char* operation);
 
 message_list& messages_of(process_control& p) noexcept;
+// What a receive starts with, in one call: the calling process (or erl::not_in_process) with its
+// pending signals handled, and its message list.
+struct receive_scope {
+    process_control* self;
+    message_list* box;
+};
+receive_scope begin_receive();
 // Takes pending signals into the process: messages join the message list, other signals act
 // (an exit signal may end the process here, by throwing its exit).
 void handle_signals(process_control& p);
@@ -44,7 +51,8 @@ void count_reduction(process_control& p);
 // How a message envelope becomes an erl::term when it must leave the program (a pid of another
 // node): set by erl::send for types with a term conversion, null for the others.
 using message_to_term = term (*)(envelope& e);
-void deliver(const pid& to, envelope_ptr e, message_to_term convert = nullptr);
+// Takes ownership of `e`.
+void deliver(const pid& to, envelope* e, message_to_term convert = nullptr);
 
 // What spawn needs to build a process's function inside its own stack.
 struct closure_ops {
