@@ -46,11 +46,10 @@ bool demonitor(const ref& id, demonitor_option option) {
     handle_signals(p);
     bool active = false;
     if (p.signals) {
-        auto it = p.signals->monitoring.find(id);
-        if (it != p.signals->monitoring.end()) {
+        if (auto* m = p.signals->monitoring.find(id)) {
             active = true;
-            pid target = it->second;
-            p.signals->monitoring.erase(it);
+            pid target = m->other;
+            p.signals->monitoring.erase(id);
             p.rt->monitor_count.fetch_sub(1, std::memory_order_relaxed);
             send_signal(*p.rt, target,
                         envelope_ptr(new monitor_signal(p.self_pid(), id, signal_kind::demonitor)));

@@ -82,7 +82,7 @@ void handle_signal(process_control& p, envelope* raw) {
     }
     case signal_kind::monitor: {
         auto& s = static_cast<monitor_signal&>(*e);
-        if (signals_of(p).monitored_by.emplace(s.id, s.from).second)
+        if (signals_of(p).monitored_by.emplace(s.id, s.from))
             rt.monitor_count.fetch_add(1, std::memory_order_relaxed);
         break;
     }
@@ -251,12 +251,13 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
         try {
             for (const pid& other : s.links)
                 send_signal(rt, other, envelope_ptr(new exit_signal(self, reason, true)));
-            for (auto& [id, watcher] : s.monitored_by) {
+            s.monitored_by.for_each([&](const ref& id, const pid& watcher) {
                 send_signal(rt, watcher, make_down_signal({id, self, reason, atom()}));
-            }
-            for (auto& [id, target] : s.monitoring)
+            });
+            s.monitoring.for_each([&](const ref& id, const pid& target) {
                 send_signal(rt, target,
                             envelope_ptr(new monitor_signal(self, id, signal_kind::demonitor)));
+            });
         } catch (...) {
             // Out of memory while dying: the peers lose a signal, the runtime goes on.
         }
