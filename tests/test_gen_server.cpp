@@ -612,7 +612,7 @@ TEST_CASE("gen_server: the call's monitor comes with the request and leaves with
     });
 }
 
-TEST_CASE("gen_server: the server dies after taking the request in, before handling it",
+TEST_CASE("gen_server: the server dies after taking the request in but before handling it",
           "[gen_server]") {
     quiet_logs quiet;
     in_runtime([] {

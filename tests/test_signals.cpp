@@ -302,7 +302,7 @@ TEST_CASE("monitor: DOWN with the reason / noproc for a dead pid / many per pair
     CHECK(rt.statistics().monitors == 0);
 }
 
-TEST_CASE("many monitors on both sides: the tables grow, shrink and keep every entry",
+TEST_CASE("many monitors on both sides: the tables grow and shrink and keep every entry",
           "[signals][monitor]") {
     erl::runtime rt({.schedulers = 1});
     rt.run([] {
