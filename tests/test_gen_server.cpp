@@ -493,6 +493,165 @@ TEST_CASE("gen_server: send_request / wait/check/receive_response", "[gen_server
     });
 }
 
+namespace {
+
+// The paths of a call's monitor (the request carries it; the server drops it when it answers).
+struct ask {
+    using reply_type = int;
+    int v;
+};
+struct ask_via_helper { // answered by another process
+    using reply_type = int;
+    int v;
+};
+struct ask_later { // kept; answered by the server itself at the next `answer` cast
+    using reply_type = int;
+};
+struct answer {};
+struct answered { // whether the last `answer` reached its caller
+    using reply_type = bool;
+};
+struct reply_then_crash {
+    using reply_type = int;
+};
+struct hold { // cast: waits, then crashes
+    std::chrono::milliseconds d;
+};
+
+struct call_paths : erl::gen_server<call_paths> {
+    std::optional<erl::from> pending;
+    bool last_answer = false;
+
+    int handle_call(ask a) { return a.v; }
+    call_result<int> handle_call(ask_via_helper a, const erl::from& f) {
+        erl::spawn([f, v = a.v] { erl::reply(f, v); });
+        return noreply();
+    }
+    call_result<int> handle_call(ask_later, const erl::from& f) {
+        pending = f;
+        return noreply();
+    }
+    bool handle_call(answered) { return last_answer; }
+    call_result<int> handle_call(reply_then_crash, const erl::from& f) {
+        erl::reply(f, 1);
+        throw std::runtime_error("after the reply");
+    }
+    void handle_cast(answer) {
+        last_answer = erl::reply(*pending, 2);
+        pending.reset();
+    }
+    void handle_cast(hold h) {
+        erl::sleep_for(h.d);
+        throw std::runtime_error("held");
+    }
+};
+
+bool mailbox_empty() {
+    return erl::receive([](erl::any_message) { return false; },
+                        erl::after(0ms, [] { return true; }));
+}
+bool no_monitors(const erl::pid& p) {
+    auto i = erl::process_info(p);
+    return i && i->monitors.empty() && i->monitored_by.empty();
+}
+
+} // namespace
+
+TEST_CASE("gen_server: the call's monitor comes with the request and leaves with the reply",
+          "[gen_server]") {
+    quiet_logs quiet;
+    in_runtime([] {
+        auto s = erl::start<call_paths>();
+        // A reply from the server itself: no monitor left on either side, nothing else queued.
+        CHECK(erl::call(s, ask{4}) == 4);
+        CHECK(no_monitors(erl::self()));
+        CHECK(no_monitors(s.get_pid()));
+        CHECK(mailbox_empty());
+
+        // A reply from a helper process: the caller demonitors as gen:call does.
+        CHECK(erl::call(s, ask_via_helper{5}) == 5);
+        CHECK(no_monitors(erl::self()));
+        CHECK(erl::call(s, ask{0}) == 0); // the demonitor has reached the server
+        CHECK(no_monitors(s.get_pid()));
+        CHECK(mailbox_empty());
+
+        // The server answers (itself) after the caller timed out: dropped at the server, and
+        // the caller's demonitor cleans the server's side.
+        CHECK(call_error_of([&] { erl::call(s, ask_later{}, 10ms); }) ==
+              erl::exit_reason(erl::atoms::timeout));
+        erl::cast(s, answer{});
+        CHECK_FALSE(erl::call(s, answered{}));
+        CHECK(no_monitors(s.get_pid()));
+        CHECK(no_monitors(erl::self()));
+        CHECK(mailbox_empty());
+        // And when it answers in time, later, from handle_cast.
+        auto id = erl::send_request(s, ask_later{});
+        erl::cast(s, answer{});
+        CHECK(erl::receive_response(id, 5s) == 2);
+        CHECK(erl::call(s, answered{}));
+        CHECK(no_monitors(s.get_pid()));
+
+        // check_response on a reply from the server itself.
+        auto r = erl::send_request(s, ask{6});
+        std::optional<int> got;
+        while (!got)
+            erl::receive([&](erl::any_message m) { got = erl::check_response(m, r); });
+        CHECK(*got == 6);
+        CHECK(no_monitors(erl::self()));
+
+        // The server replies, then crashes: the reply arrives, and no DOWN after it.
+        erl::unlink(s.get_pid()); // (start does not link; to be sure)
+        auto mon = erl::monitor(s.get_pid());
+        CHECK(erl::call(s, reply_then_crash{}) == 1);
+        auto down = erl::receive([](erl::down_msg d) { return d; });
+        CHECK(down.id == mon); // only our own monitor fires
+        CHECK(down.reason.is_exception());
+        erl::sleep_for(10ms);
+        CHECK(mailbox_empty());
+        CHECK(no_monitors(erl::self()));
+    });
+}
+
+TEST_CASE("gen_server: the server dies after taking the request in but before handling it",
+          "[gen_server]") {
+    quiet_logs quiet;
+    in_runtime([] {
+        auto s = erl::start<call_paths>();
+        erl::cast(s, hold{40ms});
+        auto id = erl::send_request(s, ask{1});
+        erl::sleep_for(10ms);
+        // The server, busy in handle_cast, has taken the request's signal in: the monitor exists.
+        auto info = erl::process_info(s.get_pid());
+        REQUIRE(info);
+        CHECK(info->monitored_by == std::vector<erl::pid>{erl::self()});
+        // It crashes before it gets to the request: the caller gets its exit reason.
+        auto r = call_error_of([&] { erl::wait_response(id, 5s); });
+        CHECK(r.is_exception());
+        CHECK(r.detail() == "held");
+        CHECK(no_monitors(erl::self()));
+        CHECK(mailbox_empty());
+
+        // Killed with the request still on its way: the caller learns at once (killed or
+        // noproc, whichever the kill left time for).
+        auto k = erl::start<call_paths>();
+        erl::exit(k.get_pid(), erl::exit_reason::kill());
+        auto t0 = std::chrono::steady_clock::now();
+        auto kr = call_error_of([&] { erl::call(k, ask{1}, 10s); });
+        CHECK((kr == erl::exit_reason::killed() || kr == erl::exit_reason::noproc()));
+        CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+        CHECK(no_monitors(erl::self()));
+        CHECK(mailbox_empty());
+    });
+}
+
+TEST_CASE("gen_server: a typed call to a pid of another node is refused", "[gen_server]") {
+    in_runtime([] {
+        erl::server<call_paths> far(erl::pid(erl::atom("far@away"), 40, 1, 7));
+        CHECK_THROWS_AS(erl::call(far, ask{1}), erl::badarg);
+        CHECK(no_monitors(erl::self()));
+    });
+}
+
 TEST_CASE("gen_server: term requests", "[gen_server]") {
     quiet_logs quiet;
     in_runtime([] {

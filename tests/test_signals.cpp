@@ -302,6 +302,47 @@ TEST_CASE("monitor: DOWN with the reason / noproc for a dead pid / many per pair
     CHECK(rt.statistics().monitors == 0);
 }
 
+TEST_CASE("many monitors on both sides: the tables grow and shrink and keep every entry",
+          "[signals][monitor]") {
+    erl::runtime rt({.schedulers = 1});
+    rt.run([] {
+        // One watcher with 2000 monitors on one target, and the target with 2000 watchers'
+        // entries; half removed in a scattered order, then the rest must still fire.
+        erl::pid target = erl::spawn([] { erl::receive([](int) {}); });
+        std::vector<erl::ref> refs;
+        for (int i = 0; i < 2000; ++i)
+            refs.push_back(erl::monitor(target));
+        std::vector<bool> removed(refs.size());
+        for (std::size_t i = 0; i < refs.size(); i += 2) {
+            std::size_t k = (i * 7919) % refs.size(); // scattered, each even slot once
+            if (k % 2) k = (k + 1) % refs.size();
+            if (removed[k]) continue;
+            CHECK(erl::demonitor(refs[k]));
+            CHECK_FALSE(erl::demonitor(refs[k]));
+            removed[k] = true;
+        }
+        std::size_t left = 0;
+        for (bool r : removed)
+            left += r ? 0 : 1;
+        CHECK(erl::process_info(erl::self())->monitors.size() == left);
+        erl::sleep_for(5ms); // the demonitors have reached the target
+        CHECK(erl::process_info(target)->monitored_by.size() == left);
+        erl::send(target, 1);
+        std::size_t downs = 0;
+        while (erl::receive(
+            [&](erl::down_msg d) {
+                for (std::size_t i = 0; i < refs.size(); ++i)
+                    if (refs[i] == d.id) CHECK_FALSE(removed[i]);
+                return true;
+            },
+            erl::after(50ms, [] { return false; })))
+            ++downs;
+        CHECK(downs == left);
+        CHECK(erl::process_info(erl::self())->monitors.empty());
+    });
+    CHECK(rt.statistics().monitors == 0);
+}
+
 TEST_CASE("demonitor with and without flush", "[signals][monitor]") {
     erl::runtime rt({.schedulers = 1});
     bool active1 = false, active2 = true, leftover = false, flushed_gone = false;

@@ -2,6 +2,13 @@
 // build on: a call monitors the server, uses the monitor's ref as the unique tag, sends the
 // request with a `from` handle, and waits for the reply, the server's DOWN, or the timeout.
 //
+// To a server of this program the monitor request and the request are one signal
+// (detail::call_signal), and the whole request is one allocation (detail::call_block). A server
+// that replies from its own process removes the caller's monitor itself, before it sends, and
+// says so in the reply: the caller then forgets the monitor locally, with no demonitor signal
+// and no flush (no DOWN can follow such a reply). Any other replier sends a plain reply, and the
+// caller demonitors (with flush) as gen:call does.
+//
 // Late replies never reach the caller's mailbox: every call from C++ has a reply slot shared
 // by the caller and whoever replies. The replier claims the slot (waiting -> replied) before it
 // sends; a caller that times out abandons it (waiting -> abandoned) and a reply that comes later
@@ -14,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -24,6 +32,7 @@
 #include <fmt/format.h>
 
 #include <erl/atom.hpp>
+#include <erl/detail/call_signal.hpp>
 #include <erl/exit_reason.hpp>
 #include <erl/message.hpp>
 #include <erl/monitor.hpp>
@@ -126,16 +135,29 @@ struct call_slot {
     }
 };
 
-// The reply messages.
+// The reply messages. `demonitored`: the server sent it and has removed the caller's monitor.
 template <typename R>
 struct gen_reply {
     ref tag;
     R value;
+    bool demonitored = false;
 };
 struct gen_error_reply {
     ref tag;
     exit_reason reason;
+    bool demonitored = false;
 };
+
+// Sends a reply message (gen_reply or gen_error_reply, built before the claim so that nothing can
+// fail between the claim and the send) to a slot caller, if the caller still waits.
+template <typename Reply>
+bool send_reply(const pid& caller, call_slot& slot, envelope_ptr e) {
+    if (!slot.claim()) return false;
+    auto& r = static_cast<message_envelope<Reply>&>(*e).value;
+    r.demonitored = drop_monitor_on_self(r.tag);
+    deliver(caller, std::move(e));
+    return true;
+}
 
 } // namespace detail
 
@@ -175,9 +197,10 @@ bool reply(const from& f, V&& value) {
     if (f.slot->reply_type != detail::type_key_of<T>())
         throw badarg(fmt::format("erl::reply: the call expects a {}, not a {}",
                                  f.slot->reply_type_name, detail::type_name<T>()));
-    if (!f.slot->claim()) return false;
-    send(f.caller, detail::gen_reply<T>{f.tag, T(std::forward<V>(value))});
-    return true;
+    return detail::send_reply<detail::gen_reply<T>>(
+        f.caller, *f.slot,
+        detail::make_message<detail::gen_reply<T>>(
+            detail::gen_reply<T>{f.tag, T(std::forward<V>(value))}));
 }
 
 // Where a request goes: a pid or a locally registered name. A server_ref says nothing about
@@ -232,9 +255,9 @@ inline bool reply_error(const from& f, exit_reason reason) {
         send_term_reply(f.caller, f.term_tag, term::tuple_from({atoms::error, to_term(reason)}));
         return true;
     }
-    if (!f.slot->claim()) return false;
-    send(f.caller, gen_error_reply{f.tag, std::move(reason)});
-    return true;
+    return send_reply<gen_error_reply>(
+        f.caller, *f.slot,
+        make_message<gen_error_reply>(gen_error_reply{f.tag, std::move(reason)}));
 }
 
 // An outstanding request: the monitor (whose ref is the tag), the slot and the mark.
@@ -246,21 +269,66 @@ struct pending_call {
     pid server;
 };
 
-// Monitors the server, builds `from` and sends make_msg(from). Throws call_error(noproc) when
-// the name is not registered.
-template <typename R, typename MakeMsg>
-pending_call<R> start_call(const server_ref& t, std::string_view operation, MakeMsg&& make_msg) {
+struct no_payload {};
+
+// One call's request, in one allocation (made by make_shared, with its count): the reply slot,
+// the signal that carries the monitor and the request, the request message (M) and what the
+// message refers to (P: a typed request's job). The `from` inside the message keeps the block
+// alive while the request exists; the caller's pending_call, while the call is outstanding;
+// copies of that `from`, while someone may still reply.
+template <typename M, typename P>
+struct call_block {
+    call_slot slot;
+    call_signal signal;
+    P payload;
+    alignas(message_envelope<M>) unsigned char message[sizeof(message_envelope<M>)];
+
+    explicit call_block(P p) : payload(std::move(p)) {}
+    // The message's `destroy`: ends it in place; the block goes with its last owner, only after.
+    static void destroy_message(envelope* e) noexcept {
+        auto* m = static_cast<message_envelope<M>*>(e);
+        std::shared_ptr<call_slot> keep = std::move(m->value.f.slot);
+        m->~message_envelope<M>();
+    }
+};
+
+// Monitors the server and sends it make_msg(from, payload) (one signal: call_signal.hpp).
+// Throws call_error(noproc) when the name is not registered, and erl::badarg for a pid of
+// another node (only term requests go there: erl::call(server_ref, term)).
+template <typename R, typename MakeMsg, typename P = no_payload>
+pending_call<R> start_call(const server_ref& t, std::string_view operation, MakeMsg&& make_msg,
+                           P payload = {}) {
+    using M = std::invoke_result_t<MakeMsg&, from, P&>;
+    using block = call_block<M, P>;
     auto server = t.resolve();
     if (!server) throw call_error(operation, exit_reason::noproc());
-    if (*server == self()) throw call_error(operation, exit_reason(atom("calling_self")));
+    const pid me = self();
+    if (*server == me) throw call_error(operation, exit_reason(atom("calling_self")));
+    if (!server->is_local())
+        throw badarg(fmt::format("erl::{}: {} is a process of node {}: only term requests "
+                                 "(erl::call(server_ref, erl::term)) go to other nodes",
+                                 operation, *server, server->node()));
     pending_call<R> pc;
     pc.mark = mark_mailbox();
-    pc.tag = monitor(*server);
+    pc.tag = make_ref();
     pc.server = *server;
-    pc.slot = std::make_shared<call_slot>();
-    pc.slot->reply_type = type_key_of<R>();
-    pc.slot->reply_type_name = type_name<R>();
-    send(*server, make_msg(from{self(), pc.tag, pc.slot, term()}));
+    auto b = std::make_shared<block>(std::move(payload));
+    call_slot* slot = &b->slot;
+    call_signal* signal = &b->signal;
+    void* where = b->message;
+    P& job = b->payload;
+    slot->reply_type = type_key_of<R>();
+    slot->reply_type_name = type_name<R>();
+    pc.slot = std::shared_ptr<call_slot>(b, slot);
+    auto* msg = ::new (where) message_envelope<M>(
+        std::in_place,
+        make_msg(from{me, pc.tag, std::shared_ptr<call_slot>(std::move(b), slot), term()}, job));
+    msg->destroy = &block::destroy_message;
+    signal->from = me;
+    signal->id = pc.tag;
+    signal->message = msg;
+    signal->destroy = &call_signal::destroy_message;
+    send_call_signal(*server, envelope_ptr(signal));
     return pc;
 }
 
@@ -270,8 +338,17 @@ struct call_outcome {
     std::optional<R> value;
     std::optional<exit_reason> error; // set with value empty: failed
     bool down = false;                // the error is the server's end (the monitor is gone)
+    bool demonitored = false;         // the server removed the monitor when it replied
     bool timed_out() const noexcept { return !value && !error; }
 };
+
+// After a reply: the monitor goes (locally when the server has removed it already).
+inline void end_monitor(const ref& tag, bool demonitored) {
+    if (demonitored)
+        forget_monitor(tag);
+    else
+        demonitor(tag, demonitor_option::flush);
+}
 
 template <typename R, typename Rep, typename Period>
 call_outcome<R> wait_call(const pending_call<R>& pc, std::chrono::duration<Rep, Period> timeout,
@@ -280,11 +357,11 @@ call_outcome<R> wait_call(const pending_call<R>& pc, std::chrono::duration<Rep, 
     const ref tag = pc.tag;
     auto on_reply = guard([tag](const gen_reply<R>& r) { return r.tag == tag; },
                           [](gen_reply<R>&& r) {
-                              return out{std::move(r.value), {}};
+                              return out{std::move(r.value), {}, false, r.demonitored};
                           });
     auto on_error = guard([tag](const gen_error_reply& r) { return r.tag == tag; },
                           [](gen_error_reply&& r) {
-                              return out{{}, std::move(r.reason)};
+                              return out{{}, std::move(r.reason), false, r.demonitored};
                           });
     auto on_down = guard([tag](const down_msg& d) { return d.id == tag; },
                          [](down_msg&& d) {
@@ -294,12 +371,13 @@ call_outcome<R> wait_call(const pending_call<R>& pc, std::chrono::duration<Rep, 
         infinite
             ? receive(pc.mark, on_reply, on_error, on_down, after(infinity, [] { return out{}; }))
             : receive(pc.mark, on_reply, on_error, on_down, after(timeout, [] { return out{}; }));
-    if (!o.down && !o.timed_out()) demonitor(tag, demonitor_option::flush);
+    if (!o.down && !o.timed_out()) end_monitor(tag, o.demonitored);
     return o;
 }
 
 // The timeout path: abandon the slot so that a late reply is dropped by its sender; if the
-// reply was already committed, take it (it is in the signal queue already).
+// reply was already committed, take it (it is in the signal queue already). The monitor has
+// gone first, so whatever the reply says about it needs nothing more.
 template <typename R>
 call_outcome<R> abandon_call(const pending_call<R>& pc) {
     demonitor(pc.tag, demonitor_option::flush);
@@ -322,10 +400,10 @@ bool is_infinite(std::chrono::duration<Rep, Period> d) noexcept {
 }
 
 // The whole of gen:call: returns the reply or throws call_error.
-template <typename R, typename MakeMsg, typename Rep, typename Period>
+template <typename R, typename MakeMsg, typename Rep, typename Period, typename P = no_payload>
 R do_call(const server_ref& t, std::string_view operation, MakeMsg&& make_msg,
-          std::chrono::duration<Rep, Period> timeout) {
-    auto pc = start_call<R>(t, operation, std::forward<MakeMsg>(make_msg));
+          std::chrono::duration<Rep, Period> timeout, P payload = {}) {
+    auto pc = start_call<R>(t, operation, std::forward<MakeMsg>(make_msg), std::move(payload));
     auto o = wait_call(pc, timeout, is_infinite(timeout));
     if (o.timed_out()) o = abandon_call(pc);
     if (o.value) return std::move(*o.value);
@@ -385,11 +463,11 @@ template <typename R>
 std::optional<R> check_response(any_message& msg, request_id<R>& id) {
     const ref& tag = id.tag();
     if (auto* r = msg.get_if<detail::gen_reply<R>>(); r && r->tag == tag) {
-        demonitor(tag, demonitor_option::flush);
+        detail::end_monitor(tag, r->demonitored);
         return std::move(r->value);
     }
     if (auto* e = msg.get_if<detail::gen_error_reply>(); e && e->tag == tag) {
-        demonitor(tag, demonitor_option::flush);
+        detail::end_monitor(tag, e->demonitored);
         throw call_error("check_response", e->reason);
     }
     if (auto* d = msg.get_if<down_msg>(); d && d->id == tag)

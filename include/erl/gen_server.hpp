@@ -275,7 +275,7 @@ struct call_job {
 };
 struct gen_call_msg {
     from f;
-    std::unique_ptr<call_job> job;
+    call_job* job; // in the request's call_block, which `f` keeps alive
 };
 struct cast_job {
     virtual ~cast_job() = default;
@@ -931,11 +931,10 @@ call(const server<S>& srv, Req&& request,
     using Q = std::remove_cvref_t<Req>;
     return detail::do_call<R>(
         srv, "call",
-        [&](from f) {
-            return detail::gen_call_msg{std::move(f), std::make_unique<detail::call_job_of<S, Q>>(
-                                                          Q(std::forward<Req>(request)))};
+        [](from f, detail::call_job_of<S, Q>& job) {
+            return detail::gen_call_msg{std::move(f), &job};
         },
-        timeout);
+        timeout, detail::call_job_of<S, Q>(Q(std::forward<Req>(request))));
 }
 template <typename S, typename Req>
 requires handles_call<S, std::remove_cvref_t<Req>> reply_type_t<Req>
@@ -954,7 +953,7 @@ term call(const server_ref& srv, term request,
             false);
     return detail::do_call<term>(
         srv, "call",
-        [&](from f) {
+        [&](from f, detail::no_payload&) {
             return detail::gen_term_call{std::move(f), std::move(request)};
         },
         timeout);
@@ -994,10 +993,12 @@ send_request(const server<S>& srv, Req&& request) {
         pc.slot = std::make_shared<detail::call_slot>();
         return request_id<R>(std::move(pc));
     }
-    return request_id<R>(detail::start_call<R>(*p, "send_request", [&](from f) {
-        return detail::gen_call_msg{std::move(f), std::make_unique<detail::call_job_of<S, Q>>(
-                                                      Q(std::forward<Req>(request)))};
-    }));
+    return request_id<R>(detail::start_call<R>(
+        *p, "send_request",
+        [](from f, detail::call_job_of<S, Q>& job) {
+            return detail::gen_call_msg{std::move(f), &job};
+        },
+        detail::call_job_of<S, Q>(Q(std::forward<Req>(request)))));
 }
 
 // gen_server:reply is erl::reply(from, value) (erl/gen.hpp).

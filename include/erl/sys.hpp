@@ -33,7 +33,7 @@ template <typename R, typename Rep, typename Period>
 R sys_call(const server_ref& srv, sys_msg m, std::chrono::duration<Rep, Period> timeout) {
     return do_call<R>(
         srv, "sys",
-        [&](from f) {
+        [&](from f, no_payload&) {
             m.f = std::move(f);
             return std::move(m);
         },

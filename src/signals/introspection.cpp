@@ -26,10 +26,10 @@ process_info_t snapshot(process_control& p, bool asked_by_self) {
     i.message_queue_len = p.messages.size();
     if (p.signals) {
         i.links.assign(p.signals->links.begin(), p.signals->links.end());
-        for (auto& [id, target] : p.signals->monitoring)
-            i.monitors.push_back(target);
-        for (auto& [id, watcher] : p.signals->monitored_by)
-            i.monitored_by.push_back(watcher);
+        p.signals->monitoring.for_each(
+            [&](const ref&, const pid& target) { i.monitors.push_back(target); });
+        p.signals->monitored_by.for_each(
+            [&](const ref&, const pid& watcher) { i.monitored_by.push_back(watcher); });
     }
     {
         std::lock_guard lock(p.rt->names_mutex);

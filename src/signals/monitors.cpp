@@ -1,4 +1,5 @@
 // monitor, demonitor.
+#include <erl/detail/call_signal.hpp>
 #include <erl/monitor.hpp>
 #include <erl/registry.hpp>
 
@@ -46,11 +47,10 @@ bool demonitor(const ref& id, demonitor_option option) {
     handle_signals(p);
     bool active = false;
     if (p.signals) {
-        auto it = p.signals->monitoring.find(id);
-        if (it != p.signals->monitoring.end()) {
+        if (auto* m = p.signals->monitoring.find(id)) {
             active = true;
-            pid target = it->second;
-            p.signals->monitoring.erase(it);
+            pid target = m->other;
+            p.signals->monitoring.erase(id);
             p.rt->monitor_count.fetch_sub(1, std::memory_order_relaxed);
             send_signal(*p.rt, target,
                         envelope_ptr(new monitor_signal(p.self_pid(), id, signal_kind::demonitor)));
@@ -68,6 +68,31 @@ bool demonitor(const ref& id, demonitor_option option) {
         }
     }
     return active;
+}
+
+void detail::send_call_signal(const pid& target, envelope_ptr s) {
+    auto& p = require_process("call");
+    const ref id = static_cast<call_signal&>(*s).id;
+    signals_of(p).monitoring.emplace(id, target);
+    p.rt->monitor_count.fetch_add(1, std::memory_order_relaxed);
+    if (!send_signal(*p.rt, target, std::move(s))) {
+        // No such process: DOWN noproc, queued behind what is already there (as monitor()).
+        p.push(make_down_signal({id, target, exit_reason::noproc(), atom()}).release());
+    }
+    count_reduction(p);
+}
+
+bool detail::drop_monitor_on_self(const ref& id) noexcept {
+    process_control* p = current_process();
+    if (!p || !p->signals || !p->signals->monitored_by.erase(id)) return false;
+    p->rt->monitor_count.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+}
+
+void detail::forget_monitor(const ref& id) noexcept {
+    process_control* p = current_process();
+    if (p && p->signals && p->signals->monitoring.erase(id))
+        p->rt->monitor_count.fetch_sub(1, std::memory_order_relaxed);
 }
 
 } // namespace erl

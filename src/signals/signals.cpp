@@ -2,6 +2,9 @@
 // docs/semantics.md for the signal matrix and where erlcpp differs).
 #include "signals/signals.hpp"
 
+#include <utility>
+
+#include <erl/detail/call_signal.hpp>
 #include <erl/link.hpp>
 #include <erl/monitor.hpp>
 #include <erl/process.hpp>
@@ -82,8 +85,16 @@ void handle_signal(process_control& p, envelope* raw) {
     }
     case signal_kind::monitor: {
         auto& s = static_cast<monitor_signal&>(*e);
-        if (signals_of(p).monitored_by.emplace(s.id, s.from).second)
+        if (signals_of(p).monitored_by.emplace(s.id, s.from))
             rt.monitor_count.fetch_add(1, std::memory_order_relaxed);
+        break;
+    }
+    case signal_kind::call: {
+        // The caller's monitor first, then its request joins the mailbox.
+        auto& s = static_cast<call_signal&>(*e);
+        if (signals_of(p).monitored_by.emplace(s.id, s.from))
+            rt.monitor_count.fetch_add(1, std::memory_order_relaxed);
+        p.messages.push_back(std::exchange(s.message, nullptr));
         break;
     }
     case signal_kind::demonitor: {
@@ -180,6 +191,11 @@ void answer_for_dead(runtime_impl& rt, const pid& dead, envelope_ptr e) {
         send_signal(rt, s.from, make_down_signal({s.id, dead, exit_reason::noproc(), atom()}));
         break;
     }
+    case signal_kind::call: { // the request is dropped with the signal
+        auto& s = static_cast<call_signal&>(*e);
+        send_signal(rt, s.from, make_down_signal({s.id, dead, exit_reason::noproc(), atom()}));
+        break;
+    }
     case signal_kind::info: {
         answer_info_request_dead(*e);
         break;
@@ -214,7 +230,7 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
     while (rest) {
         envelope* next = rest->next;
         if (rest->kind == signal_kind::link || rest->kind == signal_kind::monitor ||
-            rest->kind == signal_kind::info) {
+            rest->kind == signal_kind::call || rest->kind == signal_kind::info) {
             try {
                 answer_for_dead(rt, self, envelope_ptr(rest));
             } catch (...) {
@@ -251,12 +267,13 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
         try {
             for (const pid& other : s.links)
                 send_signal(rt, other, envelope_ptr(new exit_signal(self, reason, true)));
-            for (auto& [id, watcher] : s.monitored_by) {
+            s.monitored_by.for_each([&](const ref& id, const pid& watcher) {
                 send_signal(rt, watcher, make_down_signal({id, self, reason, atom()}));
-            }
-            for (auto& [id, target] : s.monitoring)
+            });
+            s.monitoring.for_each([&](const ref& id, const pid& target) {
                 send_signal(rt, target,
                             envelope_ptr(new monitor_signal(self, id, signal_kind::demonitor)));
+            });
         } catch (...) {
             // Out of memory while dying: the peers lose a signal, the runtime goes on.
         }

@@ -2,7 +2,6 @@
 // exits, monitors, introspection), and what a process's end sets off. Internal.
 #pragma once
 
-#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -14,6 +13,7 @@
 #include <erl/ref.hpp>
 
 #include "process/process_control.hpp"
+#include "signals/monitor_table.hpp"
 
 namespace erl::detail {
 
@@ -31,8 +31,8 @@ struct signal_state {
     std::vector<owned_resource> resources;
     std::size_t resources_checked = 8; // compact `resources` when it grows past this
     std::unordered_set<pid> links;
-    std::unordered_map<ref, pid> monitoring;   // monitors this process holds: ref -> target
-    std::unordered_map<ref, pid> monitored_by; // monitors on this process: ref -> watcher
+    monitor_table monitoring;   // monitors this process holds: ref -> target
+    monitor_table monitored_by; // monitors on this process: ref -> watcher
 };
 
 signal_state& signals_of(process_control& p);

@@ -33,6 +33,7 @@ enum class signal_kind : std::uint8_t {
     info,      // process_info request: answered by the process itself
     wake,      // carries nothing: makes a waiting process look again (I/O readiness, a job's end)
     adopt,     // hands the process a resource it now owns (a socket from controlling_process)
+    call,      // a monitor request and a message in one signal: a gen call (call_signal.hpp)
 };
 
 struct envelope {
