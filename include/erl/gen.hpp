@@ -155,7 +155,7 @@ bool send_reply(const pid& caller, call_slot& slot, envelope_ptr e) {
     if (!slot.claim()) return false;
     auto& r = static_cast<message_envelope<Reply>&>(*e).value;
     r.demonitored = drop_monitor_on_self(r.tag);
-    deliver(caller, std::move(e));
+    deliver(caller, e.release());
     return true;
 }
 
