@@ -222,6 +222,28 @@ struct term_access {
         return *static_cast<const N*>(t.u_.node);
     }
     static std::uint32_t atom_index(const term& t) noexcept { return t.u_.atom; }
+    // Construct a term in raw storage (a decoder's slot), without releasing what was there.
+    static void put_small(term* s, std::int64_t v) noexcept {
+        term* t = ::new (s) term();
+        t->tag_ = term_tag::small;
+        t->u_.i = v;
+    }
+    static void put_float(term* s, double v) noexcept {
+        term* t = ::new (s) term();
+        t->tag_ = term_tag::flt;
+        t->u_.f = v;
+    }
+    static void put_atom(term* s, std::uint32_t index) noexcept {
+        term* t = ::new (s) term();
+        t->tag_ = term_tag::atom;
+        t->u_.atom = index;
+    }
+    static void put_nil(term* s) noexcept { ::new (s) term(); }
+    static void put_node(term* s, term_node* n) noexcept {
+        term* t = ::new (s) term();
+        t->tag_ = n->tag;
+        t->u_.node = n;
+    }
     // Takes the payload reference out of `t` (left as []); null for inline terms.
     static term_node* steal(term& t) noexcept {
         if (!t.heap()) return nullptr;
