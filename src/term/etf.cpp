@@ -847,13 +847,40 @@ class decoder {
         return first;
     }
 
-    // Term order of map keys, with a shortcut for the common keys: interned atoms.
-    static bool key_less(const term& a, const term& b) noexcept {
-        if (term_access::tag(a) == term_tag::atom && term_access::tag(b) == term_tag::atom) {
-            auto x = term_access::atom_index(a), y = term_access::atom_index(b);
-            return x != y && a.as_atom().name() < b.as_atom().name();
+    // Whether a map's keys are in strictly increasing term order, with a shortcut for the
+    // common keys, interned atoms: each name looked up once and compared in place.
+    static bool keys_ascending(const std::pair<term, term>* e, std::size_t n) noexcept {
+        std::string_view prev;
+        bool prev_atom = false;
+        for (std::size_t i = 0; i < n; ++i) {
+            const term& k = e[i].first;
+            if (term_access::tag(k) != term_tag::atom) {
+                if (i > 0 && !(e[i - 1].first < k)) return false;
+                prev_atom = false;
+                continue;
+            }
+            std::uint32_t index = term_access::atom_index(k);
+            atom a;
+            std::memcpy(static_cast<void*>(&a), &index, sizeof a);
+            std::string_view name = a.name();
+            if (i > 0) {
+                if (!prev_atom) {
+                    if (!(e[i - 1].first < k)) return false;
+                } else if (!text_less(prev, name)) {
+                    return false;
+                }
+            }
+            prev = name;
+            prev_atom = true;
         }
-        return a < b;
+        return true;
+    }
+    static bool text_less(std::string_view a, std::string_view b) noexcept {
+        std::size_t n = std::min(a.size(), b.size());
+        for (std::size_t i = 0; i < n; ++i)
+            if (a[i] != b[i])
+                return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
+        return a.size() < b.size();
     }
 
     // Checks and completes a container whose children are all in.
@@ -867,10 +894,7 @@ class decoder {
             auto* m = static_cast<detail::map_node*>(f.node);
             auto* e = m->entries();
             std::size_t n = m->size;
-            std::size_t i = 1;
-            while (i < n && key_less(e[i - 1].first, e[i].first))
-                ++i;
-            if (i < n) {
+            if (!keys_ascending(e, n)) {
                 // Maps above 32 keys come in Erlang's hash order.
                 std::sort(e, e + n, [](const auto& a, const auto& b) { return a.first < b.first; });
                 for (std::size_t k = 1; k < n; ++k)
