@@ -152,7 +152,7 @@ struct arena_chunk {
 };
 struct arena : arena_chunk {
     std::atomic<std::size_t> refs{1};
-    std::size_t spare = 0;
+    std::size_t size = 0; // bytes of this first chunk
 };
 static_assert(sizeof(arena_chunk) == 16 && sizeof(arena) == 32);
 
@@ -162,6 +162,10 @@ inline arena* arena_of(const term_node* n) noexcept {
 }
 // Frees an arena and its chunks (its count reached 0).
 void free_arena(arena* a) noexcept;
+
+// The size of an arena's first chunk for an estimate of `bytes`: a power of two from 512 bytes
+// (such chunks are kept for reuse, see free_arena), or the estimate beyond 64 KiB.
+std::size_t arena_chunk_size(std::size_t bytes) noexcept;
 
 // Builds payloads into an arena: a bump allocator over one chunk, chaining further chunks when
 // the estimate was short. The arena is created on the first allocation.
