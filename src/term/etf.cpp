@@ -977,7 +977,7 @@ class decoder {
             if (chars > 255) fail(tag_at, "atom longer than 255 characters");
         }
         if (intern_ && text.size() <= atom::max_length) {
-            term_access::put_atom(slot, atom(text).index());
+            ::new (slot) term(detail::atom_term(text, true)); // through term.cpp's atom cache
             return;
         }
         auto* n = make<detail::atom_text_node>(detail::atom_text_node::bytes(text.size()),
