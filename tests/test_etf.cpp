@@ -576,3 +576,141 @@ check(Line) ->
     CHECK(i == terms.size());
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("the decoder's atom cache keeps to the atom bound and to the exact bytes",
+          "[etf][atoms]") {
+    // Names of every length around the cache's word boundaries (8, 16, 32 bytes), each at the
+    // very end of the input (fewer than 16 bytes left to read) and inside a tuple.
+    for (std::size_t len = 0; len <= 40; ++len) {
+        std::string name;
+        for (std::size_t i = 0; i < len; ++i)
+            name.push_back(char('a' + (i * 7 + len) % 26));
+        term a = term::make_atom(name);
+        term t = erl::tuple(a, 1, a);
+        for (int pass = 0; pass < 2; ++pass) { // the second pass hits the cache
+            CHECK(etf::decode(etf::encode(a)) == a);
+            CHECK(etf::decode(etf::encode(t)) == t);
+        }
+        // A name that differs only in its last byte is another atom.
+        if (len > 0) {
+            std::string other = name;
+            other.back() = other.back() == 'z' ? 'y' : 'z';
+            CHECK(etf::decode(etf::encode(term::make_atom(other))).atom_name() == other);
+        }
+    }
+    // The same ASCII bytes under the Latin-1 tags are the same atom; non-ASCII Latin-1 bytes
+    // are not the UTF-8 ones.
+    CHECK(etf::decode(unhex("83730568656C6C6F")) == term("hello"_a));
+    CHECK(etf::decode(unhex("8364000568656C6C6F")) == term("hello"_a));
+    CHECK(etf::decode(unhex("837302C3A9")).atom_name() == "Ã©");
+    CHECK(etf::decode(unhex("837702C3A9")).atom_name() == "é");
+    CHECK(etf::decode(unhex("837302C3A9")).atom_name() == "Ã©");
+
+    // Past the bound, a name the cache holds still comes out as atom text, and nothing is
+    // interned; below it again, the interned atom.
+    term cached = etf::decode(etf::encode(erl::tuple("cached_atom_for_bound"_a)));
+    etf::decode_options none;
+    none.atom_table_limit = 0;
+    std::size_t before = erl::atom::table_size();
+    term text = etf::decode(etf::encode(erl::tuple("cached_atom_for_bound"_a)), none);
+    CHECK(erl::detail::term_access::tag(text[0]) == erl::detail::term_tag::atom_text);
+    CHECK(text == cached);
+    term fresh = etf::decode(bytes{131, 119, 9, 'n', 'o', 't', '_', 'i', 'n', '_', 'i', 't'}, none);
+    CHECK(erl::detail::term_access::tag(fresh) == erl::detail::term_tag::atom_text);
+    CHECK(erl::atom::table_size() == before);
+    CHECK(erl::detail::term_access::tag(etf::decode(etf::encode(cached))[0]) ==
+          erl::detail::term_tag::atom);
+
+    // More names than the cache has entries: every one still decodes to itself.
+    std::vector<term> many;
+    for (int i = 0; i < 3000; ++i)
+        many.push_back(term::make_atom("cache_churn_" + std::to_string(i)));
+    term l = term::list_from(many);
+    for (int pass = 0; pass < 2; ++pass)
+        CHECK(etf::decode(etf::encode(l)) == l);
+}
+
+TEST_CASE("pids ports references and funs are read with their atoms", "[etf][hardening]") {
+    // An export fun's arity as INTEGER_EXT is accepted; module and function must be atoms;
+    // a pid's node must be an atom even when it is a container (nothing is left half-built).
+    CHECK(etf::decode(unhex("8371"
+                            "770161"
+                            "770162"
+                            "6200000002")) == term::export_fun("a"_a, "b"_a, 2));
+    CHECK(error_offset(unhex("8368028371"
+                             "6101"
+                             "770162"
+                             "6102")) == 3);
+    CHECK(error_offset(unhex("8371"
+                             "770161"
+                             "6A"
+                             "6102")) == 1);
+    CHECK(error_offset(unhex("8368026A8358"
+                             "680177016E"
+                             "00000001000000020000000003")) == 4);
+    // Identifiers inside containers, in both memory modes, and their truncations.
+    std::uint32_t w[] = {7, 8, 9};
+    term t =
+        erl::tuple(term::pid("n@h"_a, 1, 2, 3), erl::list(term::port("n@h"_a, 1ull << 40, 5)),
+                   erl::map{{term::reference("n@h"_a, 6, w), term::export_fun("m"_a, "f"_a, 0)}});
+    auto b = etf::encode(t);
+    CHECK(etf::decode(b) == t);
+    auto previous = erl::detail::set_decode_arena_limit(0);
+    CHECK(etf::decode(b) == t);
+    for (std::size_t n = 1; n < b.size(); ++n)
+        CHECK(error_offset(bytes(b.begin(), b.begin() + std::ptrdiff_t(n))) <= n);
+    erl::detail::set_decode_arena_limit(previous);
+}
+
+TEST_CASE("mutated messages never crash the decoder in either memory mode", "[etf][hardening]") {
+    std::vector<bytes> seeds = {etf::encode(zoo())};
+    for (const char* text :
+         {"{'$gen_call', {a, b}, {put, <<\"k\">>, #{x => [1, 2.5, <<\"v\">>], y => {}}}}",
+          "[{a, 1}, {b, \"str\"}, [c | d], #{1 => 2}]", "{user, 1000, <<\"alice\">>, [support]}"})
+        seeds.push_back(etf::encode(term::parse(text)));
+    std::uint32_t rng = 12345;
+    auto next = [&rng] {
+        rng = rng * 1664525u + 1013904223u;
+        return rng >> 8;
+    };
+    for (int mode = 0; mode < 2; ++mode) {
+        auto previous = erl::detail::set_decode_arena_limit(mode == 0 ? std::size_t(256) << 10 : 0);
+        for (const auto& seed : seeds) {
+            for (int round = 0; round < 400; ++round) {
+                bytes b = seed;
+                for (int k = 0, flips = 1 + int(next() % 4); k < flips; ++k)
+                    b[1 + next() % (b.size() - 1)] = std::uint8_t(next());
+                try {
+                    term t = etf::decode(b);
+                    (void)t.hash();
+                } catch (const erl::etf_error& e) {
+                    CHECK(e.offset() <= b.size());
+                }
+            }
+        }
+        erl::detail::set_decode_arena_limit(previous);
+    }
+}
+
+TEST_CASE("sub-terms outlive their message while its memory is reused", "[etf][arena]") {
+    // Parts kept from decoded messages stay intact while later decodes on this thread and
+    // others reuse freed arena chunks; messages freed on a thread that then ends are fine.
+    std::vector<term> kept;
+    for (int i = 0; i < 200; ++i) {
+        term msg = etf::decode(etf::encode(
+            erl::tuple(i, term(std::string(std::size_t(i) * 13, 'q')), erl::list("k"_a, i))));
+        if (i % 3 == 0) kept.push_back(msg[1]);
+    }
+    for (std::size_t j = 0; j < kept.size(); ++j)
+        CHECK(kept[j].as_string_view() == std::string(j * 3 * 13, 'q'));
+    term across = etf::decode(etf::encode(erl::tuple("x"_a, term("shared"))));
+    std::thread([m = std::move(across)]() mutable {
+        term part = m[1];
+        m = term(); // part holds the arena now
+        for (int i = 0; i < 50; ++i)
+            (void)etf::decode(etf::encode(erl::tuple(i, term("other"))));
+        CHECK(part.as_string_view() == "shared");
+    }).join(); // the arena was freed there, its chunk kept, then given back at thread end
+    kept.clear();
+    CHECK(etf::decode(etf::encode(erl::tuple(1, term("after")))) == erl::tuple(1, term("after")));
+}

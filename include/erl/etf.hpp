@@ -32,7 +32,7 @@ namespace etf {
 inline constexpr std::uint8_t version_magic = 131;
 
 struct decode_options {
-    // Nesting limit (tuples, lists, maps, pids' node atoms, fun environments...). The decoder
+    // Nesting limit (tuples, lists, maps, local funs' environments). The decoder
     // itself uses no recursion; the limit protects code that walks the term recursively
     // (printing, comparison, encoding) from a stack overflow, e.g. on a small fiber stack.
     std::size_t max_depth = 512;

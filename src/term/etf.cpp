@@ -385,33 +385,112 @@ std::vector<std::uint8_t> encode(const term& t, const encode_options& opts) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Decoding: iterative, with an explicit stack of unfinished containers.
+// Decoding: one loop over the input with an explicit stack of open containers.
 
 namespace {
 
+// Big-endian reads (callers checked that the bytes are there).
+inline std::uint32_t be16(const std::uint8_t* p) noexcept {
+    return std::uint32_t(p[0]) << 8 | p[1];
+}
+inline std::uint32_t be32(const std::uint8_t* p) noexcept {
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
+    return v;
+}
+inline std::uint64_t be64(const std::uint8_t* p) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
+    return v;
+}
+// Eight bytes as they lie in memory (for comparing and hashing names).
+inline std::uint64_t raw64(const void* p) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+constexpr std::uint64_t high_bits = 0x8080808080808080ull;
+
+// An open container. Its term already sits in its parent's slot (`holder`) or in the root,
+// so a failure anywhere releases whatever was built through the root alone.
+enum class open_kind : std::uint8_t { tuple, map, list, list_tail, fun };
 struct frame {
-    // Tuples, lists, maps, pids, ports and references: the payload is made when the container
-    // opens (its slots []) and the children are decoded straight into it; `slot` is the next
-    // child's place. Export and local funs gather their children on the value stack instead
-    // (slot and node null, children from `base`).
-    term* slot;
-    detail::term_node* node;
-    std::size_t base;
-    std::size_t at;          // offset of the tag, for errors (NEW_FUN_EXT: its header follows)
-    std::uint32_t remaining; // children still to come
-    std::uint32_t len;       // list: elements announced so far; reference: words
-    std::uint8_t tag;
+    term* holder;              // the slot holding this container's term
+    detail::term_node* node;   // its payload
+    std::size_t at;            // offset of its tag, for errors
+    std::uint32_t parent_left; // the parent's children still to come, this one included
+    std::uint32_t len;         // list: elements announced so far
+    open_kind kind;
 };
 
-// The decoder's two stacks, kept per thread between decodes so that a decode allocates only
-// the term itself. A nested decoder (the term inside a compressed one) finds them taken and
-// uses its own. Stacks that grew large are given back rather than kept.
-struct decode_stacks {
+// The decoder's frame stack, kept per thread between decodes. A nested decoder (the term
+// inside a compressed one) finds it taken and uses its own. A stack that grew large is given
+// back rather than kept.
+struct decode_stack {
     std::vector<frame> frames;
-    std::vector<term> values;
     bool busy = false;
 };
-thread_local decode_stacks t_stacks;
+thread_local decode_stack t_stack;
+
+// Decoded atoms up to 32 bytes of ASCII, by their bytes: a per-thread direct-mapped cache in
+// front of the atom table (whose lookup takes a lock and hashes the name). Only interned atoms
+// enter it, and atoms are never removed from the table, so an entry cannot go stale. ASCII
+// names mean the same under every atom tag (Latin-1 or UTF-8). Zero-initialised: `len1` 0 is
+// an empty entry.
+struct atom_key {
+    std::uint64_t w[4]; // the first 16 bytes zero-padded; beyond 16 bytes, the last 16
+    std::uint32_t len;
+};
+struct atom_entry {
+    std::uint64_t w[4];
+    std::uint32_t len1; // the name's length + 1
+    std::uint32_t index;
+};
+constexpr std::size_t atom_cache_bits = 10; // 1024 entries: 512 sets of two ways (40 KiB)
+thread_local atom_entry t_atom_cache[std::size_t(1) << atom_cache_bits];
+
+// The key of a name of at most 32 bytes at p (the input holds them); `end` is the input's end:
+// bytes up to it may be read, none beyond.
+inline void make_atom_key(const std::uint8_t* p, std::size_t len, const std::uint8_t* end,
+                          atom_key& k) noexcept {
+    k.len = std::uint32_t(len);
+    if (len > 16) {
+        k.w[0] = raw64(p);
+        k.w[1] = raw64(p + 8);
+        k.w[2] = raw64(p + len - 16);
+        k.w[3] = raw64(p + len - 8);
+        return;
+    }
+    k.w[2] = k.w[3] = 0;
+    if (std::size_t(end - p) >= 16) {
+        k.w[0] = raw64(p);
+        k.w[1] = raw64(p + 8);
+    } else {
+        std::uint8_t b[16] = {};
+        if (len) std::memcpy(b, p, len);
+        k.w[0] = raw64(b);
+        k.w[1] = raw64(b + 8);
+    }
+    // Keep the name's bytes only (little- or big-endian, the same bytes are kept).
+    auto keep = [](std::uint64_t w, std::size_t n) noexcept {
+        if (n >= 8) return w;
+        std::uint64_t m = (std::uint64_t(1) << (8 * n)) - 1;
+        if constexpr (std::endian::native == std::endian::big) m = ~(~std::uint64_t(0) >> (8 * n));
+        return w & m;
+    };
+    k.w[0] = keep(k.w[0], len);
+    k.w[1] = keep(k.w[1], len > 8 ? len - 8 : 0);
+}
+// The first entry of the key's set (the second is the next one).
+inline std::size_t atom_set(const atom_key& k) noexcept {
+    std::uint64_t h = k.w[0] ^ (k.w[1] * 0x9E3779B97F4A7C15ull) ^ k.w[3] ^ k.len;
+    return std::size_t((h * 0xBF58476D1CE4E5B9ull) >> (64 - atom_cache_bits)) & ~std::size_t(1);
+}
+inline bool is_ascii(const atom_key& k) noexcept {
+    return ((k.w[0] | k.w[1] | k.w[2] | k.w[3]) & high_bits) == 0;
+}
 
 // Messages up to this size are decoded into one arena (see term_nodes.hpp): one allocation
 // and one free per message instead of one per payload. A payload copied out of such a message
@@ -432,60 +511,268 @@ class decoder {
   public:
     decoder(std::span<const std::uint8_t> in, const decode_options& o, std::size_t pos,
             bool inflated)
-        : in_(in), opts_(o), pos_(pos), inflated_(inflated),
+        : base_(in.data()), p_(in.data() + pos), end_(in.data() + in.size()), opts_(o),
+          inflated_(inflated),
           use_arena_(in.size() - pos <= arena_max_input.load(std::memory_order_relaxed)),
           arena_(use_arena_ ? first_chunk_size(in.size() - pos) : 0) {
         intern_ = atom::table_size() < opts_.atom_table_limit;
-        if (!t_stacks.busy) {
-            t_stacks.busy = true;
-            borrowed_ = true;
-            frames_.swap(t_stacks.frames);
-            values_.swap(t_stacks.values);
+        if (!t_stack.busy) {
+            t_stack.busy = true;
+            frames_ = &t_stack.frames;
+        } else {
+            frames_ = &own_frames_;
         }
     }
     ~decoder() {
-        // After an error: the payloads being filled (each holds its children so far, the rest
-        // of its slots being []) and the children gathered on the stack are released.
-        for (auto& f : frames_)
-            if (f.node) term owner = term_access::adopt(f.node);
-        if (!borrowed_) return;
-        values_.clear();
-        frames_.clear();
-        if (values_.capacity() <= 4096 && frames_.capacity() <= 1024) {
-            frames_.swap(t_stacks.frames);
-            values_.swap(t_stacks.values);
-        }
-        t_stacks.busy = false;
+        if (frames_ != &t_stack.frames) return;
+        if (frames_->size() > 1024) std::vector<frame>().swap(*frames_);
+        t_stack.busy = false;
     }
     decoder(const decoder&) = delete;
     decoder& operator=(const decoder&) = delete;
 
+    std::size_t pos() const noexcept { return std::size_t(p_ - base_); }
+
     term run(bool top_level) {
+        if (top_level && p_ < end_ && *p_ == COMPRESSED) return inflate_and_decode();
+        term root;              // the term being built: what fails is released through it
+        term* slot = &root;     // where the next value goes
+        std::uint32_t left = 1; // values still to come in the innermost open container
+        std::size_t depth = 0;  // open containers
+        const std::uint8_t* p = p_;
+        const std::uint8_t* const end = end_;
         for (;;) {
-            std::size_t at = pos_;
-            std::uint8_t t = u8();
-            if (t == COMPRESSED) {
-                if (!top_level || !frames_.empty() || inflated_)
-                    fail(at, "compressed term (tag 80) is only allowed right after 131");
-                return inflate_and_decode(at);
+        next_value:
+            // One value into *slot.
+            const std::uint8_t* tag_at = p;
+            if (p == end) truncated(p, 1);
+            std::uint8_t t = *p++;
+            switch (t) {
+            case SMALL_INTEGER_EXT:
+                need(p, 1);
+                term_access::put_small(slot, *p++);
+                break;
+            case INTEGER_EXT:
+                need(p, 4);
+                term_access::put_small(slot, std::int32_t(be32(p)));
+                p += 4;
+                break;
+            case SMALL_ATOM_UTF8_EXT:
+            case SMALL_ATOM_EXT: {
+                need(p, 1);
+                std::size_t len = *p++;
+                need(p, len);
+                atom_value(t, tag_at, p, len, slot);
+                p += len;
+                break;
             }
-            top_level = false;
-            scalar_or_open(t, at);
-            if (done_) return finish(std::move(result_));
-            // The tail of a list that is itself a list ([a | [b, c]] sent as a list whose tail
-            // is a list): its elements join the open list, which stays flat and one payload.
-            while (!frames_.empty() && frames_.back().tag == LIST_EXT &&
-                   frames_.back().remaining == 1 && pos_ < in_.size() &&
-                   (in_[pos_] == LIST_EXT || in_[pos_] == STRING_EXT)) {
-                if (join_tail(frames_.back())) break;
+            case ATOM_UTF8_EXT:
+            case ATOM_EXT: {
+                need(p, 2);
+                std::size_t len = be16(p);
+                p += 2;
+                need(p, len);
+                atom_value(t, tag_at, p, len, slot);
+                p += len;
+                break;
             }
-            if (done_) return finish(std::move(result_));
+            case NIL_EXT:
+                term_access::put_nil(slot);
+                break;
+            case NEW_FLOAT_EXT: {
+                need(p, 8);
+                std::uint64_t bits = be64(p);
+                double d;
+                std::memcpy(&d, &bits, sizeof d);
+                if (!std::isfinite(d)) fail(tag_at, "float is not finite");
+                term_access::put_float(slot, d);
+                p += 8;
+                break;
+            }
+            case BINARY_EXT: {
+                need(p, 4);
+                std::size_t n = be32(p);
+                p += 4;
+                need(p, n);
+                term_access::put_node(slot, bits_node(p, n, 8));
+                p += n;
+                break;
+            }
+            case SMALL_TUPLE_EXT:
+            case LARGE_TUPLE_EXT: {
+                std::uint32_t n = count_field(p, t == SMALL_TUPLE_EXT, tag_at, "tuple", 1, 0);
+                auto* node = make<detail::tuple_node>(detail::tuple_node::bytes(n), n);
+                term_access::put_node(slot, node);
+                if (n == 0) break;
+                open(depth, tag_at, slot, left, node, open_kind::tuple, 0, node->elems(), n);
+                slot = node->elems();
+                left = n;
+                goto next_value;
+            }
+            case LIST_EXT: {
+                std::uint32_t n = count_field(p, false, tag_at, "list", 1, 1);
+                if (n == 0) goto next_value; // [ | Tail] is Tail: the next term stands for it
+                auto* node = make<detail::list_node>(detail::list_node::bytes(n), n);
+                term_access::put_node(slot, node);
+                open(depth, tag_at, slot, left, node, open_kind::list, n, node->elems(), n);
+                if (!use_arena_) term_access::put_nil(&node->tail);
+                slot = node->elems();
+                left = n;
+                goto next_value;
+            }
+            case MAP_EXT: {
+                std::uint32_t n = count_field(p, false, tag_at, "map", 2, 0);
+                auto* node = make<detail::map_node>(detail::map_node::bytes(n), n);
+                term_access::put_node(slot, node);
+                if (n == 0) break;
+                // Keys and values alternate: the entries seen as a sequence of terms.
+                term* first = reinterpret_cast<term*>(node->entries());
+                open(depth, tag_at, slot, left, node, open_kind::map, 0, first, 2 * n);
+                slot = first;
+                left = 2 * n;
+                goto next_value;
+            }
+            case STRING_EXT: {
+                need(p, 2);
+                std::uint32_t n = be16(p);
+                p += 2;
+                need(p, n);
+                if (n == 0) {
+                    term_access::put_nil(slot);
+                    break;
+                }
+                auto* node = make<detail::list_node>(detail::list_node::bytes(n), n);
+                term_access::put_nil(&node->tail);
+                term* e = node->elems();
+                for (std::uint32_t i = 0; i < n; ++i)
+                    term_access::put_small(e + i, p[i]);
+                term_access::put_node(slot, node);
+                p += n;
+                break;
+            }
+            case NEW_PID_EXT:
+            case PID_EXT:
+            case NEW_PORT_EXT:
+            case V4_PORT_EXT:
+            case PORT_EXT:
+            case REFERENCE_EXT:
+            case NEWER_REFERENCE_EXT:
+            case NEW_REFERENCE_EXT:
+            case EXPORT_EXT:
+                p = identifier(t, tag_at, p, slot);
+                break;
+            case NEW_FUN_EXT: {
+                // Size, Arity, Uniq (16), Index, NumFree; then Module, OldIndex, OldUniq, Pid
+                // and the free variables, decoded as the fun's children.
+                need(p, 29);
+                std::uint32_t size = be32(p);
+                std::uint32_t num_free = be32(p + 25);
+                if (size < 29 || size > std::size_t(end - p))
+                    fail(tag_at, "fun size field disagrees with the input");
+                if (std::uint64_t(num_free) + 4 > std::min<std::size_t>(end - p - 29, UINT32_MAX))
+                    fail(tag_at, fmt::format("fun with {} free variables in {} bytes", num_free,
+                                             end - p - 29));
+                auto* node =
+                    make<detail::local_fun_node>(detail::local_fun_node::bytes(num_free), num_free);
+                node->arity = p[4];
+                std::memcpy(node->uniq.data(), p + 5, 16);
+                node->index = be32(p + 21);
+                p += 29;
+                // Module, OldIndex, OldUniq and Pid lie right before the free variables.
+                term* first = &node->module;
+                if (first + 4 != node->free()) fail(tag_at, "internal: fun layout");
+                term_access::put_node(slot, node);
+                open(depth, tag_at, slot, left, node, open_kind::fun, 0, first, 4 + num_free);
+                slot = first;
+                left = 4 + num_free;
+                goto next_value;
+            }
+            default:
+                p = rare_scalar(t, tag_at, p, slot);
+                break;
+            }
+            // The value is in place: on to the next slot, closing the containers it completed.
+            ++slot;
+            if (--left != 0) [[likely]]
+                continue;
+            for (;;) {
+                if (depth == 0) {
+                    p_ = p;
+                    return finish(std::move(root));
+                }
+                frame& f = (*frames_)[depth - 1];
+                if (f.kind == open_kind::list) {
+                    // The elements are in; the tail follows. A tail that is itself a list
+                    // ([a | [b, c]] sent as a list whose tail is a list) joins this one,
+                    // which stays flat and one payload.
+                    auto* l = static_cast<detail::list_node*>(f.node);
+                    if (p != end && *p == NIL_EXT) {
+                        ++p;
+                        term_access::put_nil(&l->tail);
+                    } else if (p != end && *p == LIST_EXT) {
+                        const std::uint8_t* at = p++;
+                        std::uint32_t n = count_field(p, false, at, "list", 1, 1);
+                        slot = grow_list(f, at, n);
+                        left = n;
+                        if (n == 0) continue; // the tail comes next again
+                        goto next_value;
+                    } else if (p != end && *p == STRING_EXT) {
+                        const std::uint8_t* at = p++;
+                        need(p, 2);
+                        std::uint32_t n = be16(p);
+                        p += 2;
+                        need(p, n);
+                        slot = grow_list(f, at, n);
+                        for (std::uint32_t i = 0; i < n; ++i)
+                            term_access::put_small(slot + i, p[i]);
+                        p += n;
+                        term_access::put_nil(&static_cast<detail::list_node*>(f.node)->tail);
+                    } else {
+                        f.kind = open_kind::list_tail;
+                        slot = &l->tail;
+                        left = 1;
+                        goto next_value;
+                    }
+                }
+                complete(f, p);
+                slot = f.holder + 1;
+                left = f.parent_left - 1;
+                --depth;
+                if (left != 0) break;
+            }
         }
     }
 
-    std::size_t pos() const noexcept { return pos_; }
-
   private:
+    [[noreturn, gnu::cold, gnu::noinline]] void fail(std::size_t at, std::string why) const {
+        if (inflated_) why += " (offset in the inflated data)";
+        throw etf_error(at, std::move(why));
+    }
+    [[noreturn]] void fail(const std::uint8_t* at, std::string why) const {
+        fail(std::size_t(at - base_), std::move(why));
+    }
+    // Fails unless n more bytes are there at p.
+    void need(const std::uint8_t* p, std::size_t n) const {
+        if (std::size_t(end_ - p) < n) [[unlikely]]
+            truncated(p, n);
+    }
+    [[noreturn, gnu::cold, gnu::noinline]] void truncated(const std::uint8_t* p,
+                                                          std::size_t n) const {
+        fail(p, fmt::format("truncated: {} more bytes needed, {} left", n, end_ - p));
+    }
+
+    // A length of one byte or four at p, which is advanced past it.
+    std::uint32_t length_field(const std::uint8_t*& p, bool one_byte) const {
+        if (one_byte) {
+            need(p, 1);
+            return *p++;
+        }
+        need(p, 4);
+        std::uint32_t n = be32(p);
+        p += 4;
+        return n;
+    }
+
     // The decoded term: an arena term takes over the arena (count 1: the returned term).
     term finish(term t) {
         if (detail::arena* a = arena_.get()) {
@@ -504,10 +791,41 @@ class decoder {
         if (use_arena_) return arena_.make<N>(bytes, std::forward<A>(args)...);
         return detail::heap_make<N>(bytes, std::forward<A>(args)...);
     }
+    // A payload's slots before its children arrive. Payloads on the heap own their children
+    // and may be released half-built, so their slots start as []; an arena's payloads are
+    // never walked (the arena is freed whole), so their slots are left as they are.
+    void init_slots(term* s, std::size_t n) const noexcept {
+        if (!use_arena_) std::uninitialized_default_construct_n(s, n);
+    }
+
+    // Opens a container (held in `holder`, one of its parent's `left` children) whose
+    // `children` go to the slots from `first`.
+    void open(std::size_t& depth, const std::uint8_t* at, term* holder, std::uint32_t left,
+              detail::term_node* node, open_kind kind, std::uint32_t len, term* first,
+              std::uint32_t children) {
+        if (depth >= opts_.max_depth) [[unlikely]]
+            fail(at, fmt::format("nesting deeper than {}", opts_.max_depth));
+        if (depth >= frames_->size()) [[unlikely]]
+            frames_->resize(std::max<std::size_t>(64, 2 * frames_->size()));
+        (*frames_)[depth++] = frame{holder, node, std::size_t(at - base_), left, len, kind};
+        init_slots(first, children);
+    }
+    // A container's count field (one byte or four), checked against the input: each element
+    // takes at least `per` bytes, and `extra` more follow (a list's tail).
+    std::uint32_t count_field(const std::uint8_t*& p, bool one_byte, const std::uint8_t* at,
+                              const char* what, unsigned per, unsigned extra) const {
+        std::uint32_t n = length_field(p, one_byte);
+        std::size_t left = std::min<std::size_t>(std::size_t(end_ - p), UINT32_MAX);
+        if (std::uint64_t(n) * per + extra > left)
+            fail(at, fmt::format("{} of {} {} in {} bytes", what, n,
+                                 per == 2 ? "pairs" : "elements", end_ - p));
+        return n;
+    }
 
     // Makes room for `more` elements in the open list `f` (whose tail comes next): a payload
     // with geometrically more slots when needed, so that a chain of joined tails stays linear.
-    void grow_list(frame& f, std::size_t at, std::uint32_t more) {
+    // Returns the first new slot.
+    term* grow_list(frame& f, const std::uint8_t* at, std::uint32_t more) {
         if (std::uint64_t(f.len) + more > UINT32_MAX) fail(at, "list of more than 2^32-1 elements");
         auto* old = static_cast<detail::list_node*>(f.node);
         std::uint32_t need = f.len + more;
@@ -517,203 +835,289 @@ class decoder {
             auto* n = make<detail::list_node>(detail::list_node::bytes(cap), cap);
             term* e = n->elems();
             std::memcpy(static_cast<void*>(e), old->elems(), std::size_t(f.len) * sizeof(term));
-            std::uninitialized_default_construct_n(e + f.len, cap - f.len);
+            init_slots(e + f.len, cap - f.len);
+            if (!use_arena_) term_access::put_nil(&n->tail);
             // The old payload's elements were moved (bitwise) and its tail is [].
             if (!old->in_arena) ::operator delete(old);
+            term_access::put_node(f.holder, n); // over the old payload's term
             f.node = n;
         }
-        f.slot = static_cast<detail::list_node*>(f.node)->elems() + f.len;
+        term* first = static_cast<detail::list_node*>(f.node)->elems() + f.len;
         f.len = need;
+        return first;
     }
 
-    // Joins a LIST_EXT or STRING_EXT tail to the open list `f`; true when that completed it.
-    bool join_tail(frame& f) {
-        std::size_t at = pos_;
-        std::uint8_t t = in_[pos_++];
-        if (t == LIST_EXT) {
-            std::uint32_t n = u32();
-            if (std::uint64_t(n) + 1 > left())
-                fail(at, fmt::format("list of {} elements in {} bytes", n, left()));
-            grow_list(f, at, n);
-            f.remaining = n + 1;
-            if (n == 0) f.slot = &static_cast<detail::list_node*>(f.node)->tail;
-            return false;
+    // Whether a map's keys are in strictly increasing term order, with a shortcut for the
+    // common keys, interned atoms: each name looked up once and compared in place.
+    static bool keys_ascending(const std::pair<term, term>* e, std::size_t n) noexcept {
+        std::string_view prev;
+        bool prev_atom = false;
+        for (std::size_t i = 0; i < n; ++i) {
+            const term& k = e[i].first;
+            if (term_access::tag(k) != term_tag::atom) {
+                if (i > 0 && !(e[i - 1].first < k)) return false;
+                prev_atom = false;
+                continue;
+            }
+            std::uint32_t index = term_access::atom_index(k);
+            atom a;
+            std::memcpy(static_cast<void*>(&a), &index, sizeof a);
+            std::string_view name = a.name();
+            if (i > 0) {
+                if (!prev_atom) {
+                    if (!(e[i - 1].first < k)) return false;
+                } else if (!text_less(prev, name)) {
+                    return false;
+                }
+            }
+            prev = name;
+            prev_atom = true;
         }
-        std::uint32_t n = u16();
-        auto raw = take(n);
-        grow_list(f, at, n);
-        for (auto c : raw)
-            ::new (f.slot++) term(std::int64_t(c));
-        f.slot = &static_cast<detail::list_node*>(f.node)->tail;
-        emit(term()); // the string's tail, [], completes the list
         return true;
     }
-
-    term atom_node(std::string_view name) {
-        if (intern_ && name.size() <= atom::max_length) return detail::atom_term(name, true);
-        auto* n = make<detail::atom_text_node>(detail::atom_text_node::bytes(name.size()),
-                                               std::uint32_t(name.size()));
-        if (!name.empty()) std::memcpy(detail::trailing<char>(n), name.data(), name.size());
-        return term_access::adopt(n);
+    static bool text_less(std::string_view a, std::string_view b) noexcept {
+        std::size_t n = std::min(a.size(), b.size());
+        for (std::size_t i = 0; i < n; ++i)
+            if (a[i] != b[i])
+                return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
+        return a.size() < b.size();
     }
 
-    term bits_node(std::span<const std::uint8_t> raw, std::uint8_t tail_bits) {
-        auto* n = make<detail::bits_node>(detail::bits_node::bytes(raw.size()), raw.size());
-        if (!raw.empty()) std::memcpy(n->data(), raw.data(), raw.size());
-        n->small = tail_bits;
-        if (tail_bits != 8) n->data()[raw.size() - 1] &= std::uint8_t(0xFF << (8 - tail_bits));
-        return term_access::adopt(n);
-    }
-    [[noreturn, gnu::cold, gnu::noinline]] void fail(std::size_t at, std::string why) const {
-        if (inflated_) why += " (offset in the inflated data)";
-        throw etf_error(at, std::move(why));
-    }
-    void need(std::size_t n) {
-        if (in_.size() - pos_ < n) [[unlikely]]
-            truncated(n);
-    }
-    [[noreturn, gnu::cold, gnu::noinline]] void truncated(std::size_t n) const {
-        fail(pos_, fmt::format("truncated: {} more bytes needed, {} left", n, in_.size() - pos_));
-    }
-    std::size_t left() const noexcept { return in_.size() - pos_; }
-    std::uint8_t u8() {
-        need(1);
-        return in_[pos_++];
-    }
-    std::uint32_t u16() {
-        need(2);
-        std::uint32_t v = (std::uint32_t(in_[pos_]) << 8) | in_[pos_ + 1];
-        pos_ += 2;
-        return v;
-    }
-    std::uint32_t u32() {
-        need(4);
-        std::uint32_t v;
-        std::memcpy(&v, in_.data() + pos_, 4);
-        pos_ += 4;
-        if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
-        return v;
-    }
-    std::uint64_t u64() {
-        need(8);
-        std::uint64_t v;
-        std::memcpy(&v, in_.data() + pos_, 8);
-        pos_ += 8;
-        if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
-        return v;
-    }
-    std::span<const std::uint8_t> take(std::size_t n) {
-        need(n);
-        auto s = in_.subspan(pos_, n);
-        pos_ += n;
-        return s;
-    }
-
-    term inflate_and_decode(std::size_t at) {
-        std::uint32_t size = u32();
-        if (size > opts_.max_inflated_size)
-            fail(at, fmt::format("compressed term declares {} bytes, above the limit of {}", size,
-                                 opts_.max_inflated_size));
-        if (size == 0) fail(at, "compressed term declares 0 bytes");
-        std::vector<std::uint8_t> buf(size);
-        z_stream z{};
-        if (inflateInit(&z) != Z_OK) fail(at, "zlib initialisation failed");
-        z.next_in = const_cast<Bytef*>(in_.data() + pos_);
-        z.avail_in = uInt(std::min<std::size_t>(left(), UINT32_MAX));
-        z.next_out = buf.data();
-        z.avail_out = uInt(size);
-        int rc = inflate(&z, Z_FINISH);
-        std::size_t consumed = z.total_in, produced = z.total_out;
-        inflateEnd(&z);
-        if (rc != Z_STREAM_END) {
-            fail(pos_, rc == Z_BUF_ERROR && produced == size
-                           ? std::string("compressed data inflates beyond its declared size")
-                           : fmt::format("bad zlib data ({})", z.msg ? z.msg : "truncated"));
+    // Checks and completes a container whose children are all in.
+    void complete(frame& f, const std::uint8_t* p) {
+        switch (f.kind) {
+        case open_kind::list:
+        case open_kind::list_tail:
+            static_cast<detail::list_node*>(f.node)->size = f.len;
+            return;
+        case open_kind::map: {
+            auto* m = static_cast<detail::map_node*>(f.node);
+            auto* e = m->entries();
+            std::size_t n = m->size;
+            if (!keys_ascending(e, n)) {
+                // Maps above 32 keys come in Erlang's hash order.
+                std::sort(e, e + n, [](const auto& a, const auto& b) { return a.first < b.first; });
+                for (std::size_t k = 1; k < n; ++k)
+                    if (e[k - 1].first == e[k].first) fail(f.at, "map with duplicate keys");
+            }
+            return;
         }
-        if (produced != size)
-            fail(at, fmt::format("compressed term declares {} bytes but inflates to {}", size,
-                                 produced));
-        pos_ += consumed;
-        decoder inner(buf, opts_, 0, true);
-        term t = inner.run(false);
-        if (inner.pos() != buf.size())
-            inner.fail(inner.pos(), "trailing bytes after the term inside the compressed data");
-        return t;
+        case open_kind::fun: {
+            auto* n = static_cast<detail::local_fun_node*>(f.node);
+            std::uint32_t fun_size = be32(base_ + f.at + 1);
+            std::size_t actual = std::size_t(p - base_) - (f.at + 1);
+            if (actual != fun_size)
+                fail(f.at,
+                     fmt::format("fun size field says {} bytes, the fun has {}", fun_size, actual));
+            if (!n->module.is_atom()) fail(f.at, "fun module must be an atom");
+            if (!n->old_index.is_integer() || !n->old_uniq.is_integer())
+                fail(f.at, "fun OldIndex and OldUniq must be integers");
+            if (!n->pid.is_pid()) fail(f.at, "fun creator must be a pid");
+            return;
+        }
+        case open_kind::tuple:
+            return;
+        }
     }
 
-    void check_depth(std::size_t at) const {
-        if (frames_.size() >= opts_.max_depth)
-            fail(at, fmt::format("nesting deeper than {}", opts_.max_depth));
+    // An atom of `len` bytes at p (in the input) into *slot.
+    void atom_value(std::uint8_t t, const std::uint8_t* tag_at, const std::uint8_t* p,
+                    std::size_t len, term* slot) {
+        if (intern_ && len <= 32) {
+            atom_key k;
+            make_atom_key(p, len, end_, k);
+            // Two ways: a name is in one of the two entries of its set.
+            std::size_t i = atom_set(k);
+            auto hit = [&k](const atom_entry& e) {
+                return ((e.w[0] ^ k.w[0]) | (e.w[1] ^ k.w[1]) | (e.w[2] ^ k.w[2]) |
+                        (e.w[3] ^ k.w[3]) | (e.len1 ^ (k.len + 1))) == 0;
+            };
+            if (hit(t_atom_cache[i])) [[likely]] {
+                term_access::put_atom(slot, t_atom_cache[i].index);
+                return;
+            }
+            if (hit(t_atom_cache[i ^ 1])) {
+                term_access::put_atom(slot, t_atom_cache[i ^ 1].index);
+                return;
+            }
+            if (is_ascii(k)) {
+                // A new name goes first and pushes the previous first one to the second way.
+                atom a(std::string_view(reinterpret_cast<const char*>(p), len));
+                t_atom_cache[i ^ 1] = t_atom_cache[i];
+                atom_entry& e = t_atom_cache[i];
+                std::memcpy(e.w, k.w, sizeof e.w);
+                e.len1 = k.len + 1;
+                e.index = a.index();
+                term_access::put_atom(slot, a.index());
+                return;
+            }
+        }
+        atom_checked(t, tag_at, p, len, slot);
     }
-    // A container whose children go straight into its payload, starting at `slot`.
-    void open(std::uint8_t t, std::size_t at, detail::term_node* node, term* slot,
-              std::uint32_t children, std::uint32_t len = 0) {
-        frames_.push_back(frame{slot, node, 0, at, children, len, t});
-    }
-    // A container whose children are gathered on the value stack.
-    void open_stacked(std::uint8_t t, std::size_t at, std::uint32_t children) {
-        check_depth(at);
-        frames_.push_back(frame{nullptr, nullptr, values_.size(), at, children, 0, t});
+
+    // The general case: validated, converted from Latin-1, interned or kept as atom text.
+    [[gnu::noinline]] void atom_checked(std::uint8_t t, const std::uint8_t* tag_at,
+                                        const std::uint8_t* p, std::size_t len, term* slot) {
+        std::span<const std::uint8_t> raw(p, len);
+        std::string_view text(reinterpret_cast<const char*>(p), len);
+        std::string latin1;
+        if (t == ATOM_EXT || t == SMALL_ATOM_EXT) {
+            if (len > 255) fail(tag_at, "atom longer than 255 characters");
+            // Latin-1: every byte is a code point.
+            if (!ascii_only(raw)) {
+                for (auto c : raw)
+                    detail::append_utf8(latin1, c);
+                text = latin1;
+            }
+        } else if (ascii_only(raw)) {
+            if (len > 255) fail(tag_at, "atom longer than 255 characters");
+        } else {
+            std::size_t chars = detail::utf8_length(text);
+            if (chars == SIZE_MAX) fail(tag_at, "atom is not valid UTF-8");
+            if (chars > 255) fail(tag_at, "atom longer than 255 characters");
+        }
+        if (intern_ && text.size() <= atom::max_length) {
+            ::new (slot) term(detail::atom_term(text, true)); // through term.cpp's atom cache
+            return;
+        }
+        auto* n = make<detail::atom_text_node>(detail::atom_text_node::bytes(text.size()),
+                                               std::uint32_t(text.size()));
+        if (!text.empty()) std::memcpy(detail::trailing<char>(n), text.data(), text.size());
+        term_access::put_node(slot, n);
     }
 
     // Most atoms are ASCII: valid UTF-8 of len characters, checked eight bytes at a time.
     static bool ascii_only(std::span<const std::uint8_t> raw) noexcept {
         std::size_t i = 0;
         std::uint64_t any = 0;
-        for (; i + 8 <= raw.size(); i += 8) {
-            std::uint64_t w;
-            std::memcpy(&w, raw.data() + i, 8);
-            any |= w;
-        }
+        for (; i + 8 <= raw.size(); i += 8)
+            any |= raw64(raw.data() + i);
         for (; i < raw.size(); ++i)
             any |= raw[i];
-        return (any & 0x8080808080808080ull) == 0;
+        return (any & high_bits) == 0;
     }
 
-    term atom_from(std::uint8_t t, std::size_t at, std::size_t len) {
-        auto raw = take(len);
-        std::string_view text(reinterpret_cast<const char*>(raw.data()), raw.size());
-        if (len <= 16) { // the common case: short and ASCII (valid in every atom encoding)
-            std::uint64_t w1, w2;
-            detail::atom_words(text, w1, w2);
-            if (((w1 | w2) & 0x8080808080808080ull) == 0) return atom_node(text);
-        }
-        if (t == ATOM_EXT || t == SMALL_ATOM_EXT) {
-            if (len > 255) fail(at, "atom longer than 255 characters");
-            // Latin-1: every byte is a code point.
-            if (!ascii_only(raw)) {
-                std::string utf8;
-                for (auto c : raw)
-                    detail::append_utf8(utf8, c);
-                return atom_node(utf8);
-            }
-        } else if (ascii_only(raw)) {
-            if (len > 255) fail(at, "atom longer than 255 characters");
+    // The atom that a pid, port, reference or export fun holds (its node, module or function
+    // name), into *slot; `owner` is the offset of the holder's tag, where errors point.
+    const std::uint8_t* field_atom(const std::uint8_t* p, const std::uint8_t* owner,
+                                   const char* what, term* slot) {
+        need(p, 1);
+        std::uint8_t t = *p++;
+        std::size_t len;
+        if (t == SMALL_ATOM_UTF8_EXT || t == SMALL_ATOM_EXT) {
+            need(p, 1);
+            len = *p++;
+        } else if (t == ATOM_UTF8_EXT || t == ATOM_EXT) {
+            need(p, 2);
+            len = be16(p);
+            p += 2;
         } else {
-            std::size_t chars = detail::utf8_length(text);
-            if (chars == SIZE_MAX) fail(at, "atom is not valid UTF-8");
-            if (chars > 255) fail(at, "atom longer than 255 characters");
+            fail(owner, what);
         }
-        return atom_node(text);
+        need(p, len);
+        atom_value(t, p - (t == SMALL_ATOM_UTF8_EXT || t == SMALL_ATOM_EXT ? 2 : 3), p, len, slot);
+        return p + len;
     }
 
-    void scalar_or_open(std::uint8_t t, std::size_t at) {
+    // Pids, ports, references and export funs: a fixed shape of atoms and numbers, read at
+    // once into their payload (nothing of theirs nests).
+    const std::uint8_t* identifier(std::uint8_t t, const std::uint8_t* tag_at,
+                                   const std::uint8_t* p, term* slot) {
+        static constexpr const char* not_node = "node name is not an atom";
         switch (t) {
-        case SMALL_INTEGER_EXT:
-            emit(term(std::int64_t(u8())));
-            return;
-        case INTEGER_EXT:
-            emit(term(std::int64_t(std::int32_t(u32()))));
-            return;
+        case NEW_PID_EXT:
+        case PID_EXT: {
+            auto* n = make<detail::pid_node>(sizeof(detail::pid_node));
+            term_access::put_node(slot, n);
+            p = field_atom(p, tag_at, not_node, &n->node);
+            need(p, t == NEW_PID_EXT ? 12 : 9);
+            n->id = be32(p);
+            n->serial = be32(p + 4);
+            n->creation = t == NEW_PID_EXT ? be32(p + 8) : p[8];
+            return p + (t == NEW_PID_EXT ? 12 : 9);
+        }
+        case NEW_PORT_EXT:
+        case V4_PORT_EXT:
+        case PORT_EXT: {
+            auto* n = make<detail::port_node>(sizeof(detail::port_node));
+            term_access::put_node(slot, n);
+            p = field_atom(p, tag_at, not_node, &n->node);
+            std::size_t id_size = t == V4_PORT_EXT ? 8 : 4, cr_size = t == PORT_EXT ? 1 : 4;
+            need(p, id_size + cr_size);
+            n->id = t == V4_PORT_EXT ? be64(p) : be32(p);
+            p += id_size;
+            n->creation = t == PORT_EXT ? p[0] : be32(p);
+            return p + cr_size;
+        }
+        case REFERENCE_EXT:
+        case NEWER_REFERENCE_EXT:
+        case NEW_REFERENCE_EXT: {
+            std::uint32_t len = 1;
+            if (t != REFERENCE_EXT) {
+                need(p, 2);
+                len = be16(p);
+                p += 2;
+            }
+            if (len < 1 || len > 5)
+                fail(tag_at, fmt::format("reference of {} words (1..5 allowed)", len));
+            auto* n = make<detail::ref_node>(sizeof(detail::ref_node));
+            term_access::put_node(slot, n);
+            p = field_atom(p, tag_at, not_node, &n->node);
+            n->len = std::uint8_t(len);
+            if (t == REFERENCE_EXT) {
+                need(p, 5);
+                n->words[0] = be32(p);
+                n->creation = p[4];
+                return p + 5;
+            }
+            std::size_t cr_size = t == NEWER_REFERENCE_EXT ? 4 : 1;
+            need(p, cr_size + 4 * std::size_t(len));
+            n->creation = cr_size == 4 ? be32(p) : p[0];
+            p += cr_size;
+            for (std::size_t i = 0; i < len; ++i, p += 4)
+                n->words[i] = be32(p);
+            return p;
+        }
+        default: { // EXPORT_EXT
+            static constexpr const char* not_atoms = "export fun module and function must be atoms";
+            auto* n = make<detail::export_node>(sizeof(detail::export_node));
+            term_access::put_node(slot, n);
+            p = field_atom(p, tag_at, not_atoms, &n->module);
+            p = field_atom(p, tag_at, not_atoms, &n->function);
+            need(p, 1);
+            std::uint32_t arity = 256;
+            if (*p == SMALL_INTEGER_EXT) {
+                need(p + 1, 1);
+                arity = p[1];
+                p += 2;
+            } else if (*p == INTEGER_EXT) {
+                need(p + 1, 4);
+                arity = be32(p + 1);
+                p += 5;
+            }
+            if (arity > 255) fail(tag_at, "export fun arity must be 0..255");
+            n->arity = std::uint8_t(arity);
+            return p;
+        }
+        }
+    }
+
+    // The tags seldom seen: bignums, old floats, and the refused ones.
+    [[gnu::noinline]] const std::uint8_t* rare_scalar(std::uint8_t t, const std::uint8_t* tag_at,
+                                                      const std::uint8_t* p, term* slot) {
+        switch (t) {
         case SMALL_BIG_EXT:
         case LARGE_BIG_EXT: {
-            std::size_t n = t == SMALL_BIG_EXT ? u8() : u32();
+            std::size_t n = length_field(p, t == SMALL_BIG_EXT);
             if (n > opts_.max_bignum_bytes)
-                fail(at, fmt::format("integer of {} bytes, above the limit of {}", n,
-                                     opts_.max_bignum_bytes));
-            std::uint8_t sign = u8();
-            if (sign > 1) fail(at + 1, "bad integer sign byte");
-            auto raw = take(n);
+                fail(tag_at, fmt::format("integer of {} bytes, above the limit of {}", n,
+                                         opts_.max_bignum_bytes));
+            need(p, 1);
+            std::uint8_t sign = *p++;
+            if (sign > 1) fail(tag_at + 1, "bad integer sign byte");
+            need(p, n);
+            const std::uint8_t* raw = p;
+            p += n;
             std::size_t len = n; // without the zero digits on top
             while (len > 0 && raw[len - 1] == 0)
                 --len;
@@ -722,12 +1126,12 @@ class decoder {
                 for (std::size_t i = len; i-- > 0;)
                     m = m << 8 | raw[i];
                 if (sign == 0 && m <= std::uint64_t(INT64_MAX)) {
-                    emit(term(std::int64_t(m)));
-                    return;
+                    term_access::put_small(slot, std::int64_t(m));
+                    return p;
                 }
                 if (sign == 1 && m <= std::uint64_t(INT64_MAX) + 1) {
-                    emit(term(std::int64_t(0 - m)));
-                    return;
+                    term_access::put_small(slot, std::int64_t(0 - m));
+                    return p;
                 }
             }
             // The 32-bit limbs of the magnitude, built in the payload (the top one not 0).
@@ -739,20 +1143,12 @@ class decoder {
             for (std::size_t i = 0; i < len; ++i)
                 l[i / 4] |= std::uint32_t(raw[i]) << (8 * (i % 4));
             node->small = sign;
-            emit(term_access::adopt(node));
-            return;
-        }
-        case NEW_FLOAT_EXT: {
-            std::uint64_t bits = u64();
-            double d;
-            std::memcpy(&d, &bits, sizeof d);
-            if (!std::isfinite(d)) fail(at, "float is not finite");
-            emit(term(d));
-            return;
+            term_access::put_node(slot, node);
+            return p;
         }
         case FLOAT_EXT: {
-            auto raw = take(31);
-            std::string_view s(reinterpret_cast<const char*>(raw.data()), raw.size());
+            need(p, 31);
+            std::string_view s(reinterpret_cast<const char*>(p), 31);
             s = s.substr(0, s.find('\0'));
             while (!s.empty() && s.front() == ' ')
                 s.remove_prefix(1);
@@ -760,323 +1156,95 @@ class decoder {
             auto r = std::from_chars(s.data(), s.data() + s.size(), d);
             if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() ||
                 !std::isfinite(d))
-                fail(at, "bad FLOAT_EXT text");
-            emit(term(d));
-            return;
-        }
-        case ATOM_EXT:
-        case ATOM_UTF8_EXT:
-            emit(atom_from(t, at, u16()));
-            return;
-        case SMALL_ATOM_EXT:
-        case SMALL_ATOM_UTF8_EXT:
-            emit(atom_from(t, at, u8()));
-            return;
-        case ATOM_CACHE_REF:
-            fail(at, "atom cache reference (tag 82) without a distribution atom cache");
-        case NIL_EXT:
-            emit(term());
-            return;
-        case STRING_EXT: {
-            std::uint32_t n = u16();
-            auto raw = take(n);
-            if (n == 0) {
-                emit(term());
-                return;
-            }
-            auto* node = make<detail::list_node>(detail::list_node::bytes(n), n);
-            term* e = node->elems();
-            for (std::uint32_t i = 0; i < n; ++i)
-                ::new (e + i) term(std::int64_t(raw[i]));
-            emit(term_access::adopt(node));
-            return;
-        }
-        case BINARY_EXT: {
-            std::uint32_t n = u32();
-            emit(bits_node(take(n), 8));
-            return;
+                fail(tag_at, "bad FLOAT_EXT text");
+            term_access::put_float(slot, d);
+            return p + 31;
         }
         case BIT_BINARY_EXT: {
-            std::uint32_t n = u32();
-            std::uint8_t bits = u8();
+            need(p, 5);
+            std::size_t n = be32(p);
+            std::uint8_t bits = p[4];
+            p += 5;
             if (n == 0) {
-                if (bits != 0) fail(at, "empty bitstring with trailing bits");
-                emit(bits_node({}, 8));
-                return;
+                if (bits != 0) fail(tag_at, "empty bitstring with trailing bits");
+                term_access::put_node(slot, bits_node(p, 0, 8));
+                return p;
             }
-            if (bits < 1 || bits > 8) fail(at, "bitstring trailing bit count not in 1..8");
-            emit(bits_node(take(n), bits));
-            return;
+            if (bits < 1 || bits > 8) fail(tag_at, "bitstring trailing bit count not in 1..8");
+            need(p, n);
+            term_access::put_node(slot, bits_node(p, n, bits));
+            return p + n;
         }
-        case SMALL_TUPLE_EXT:
-        case LARGE_TUPLE_EXT: {
-            std::uint32_t n = t == SMALL_TUPLE_EXT ? u8() : u32();
-            if (n > left()) fail(at, fmt::format("tuple of {} elements in {} bytes", n, left()));
-            if (n > 0) check_depth(at);
-            auto* node = make<detail::tuple_node>(detail::tuple_node::bytes(n), n);
-            if (n == 0) {
-                emit(term_access::adopt(node));
-                return;
-            }
-            std::uninitialized_default_construct_n(node->elems(), n);
-            open(t, at, node, node->elems(), n);
-            return;
-        }
-        case LIST_EXT: {
-            std::uint32_t n = u32();
-            if (std::uint64_t(n) + 1 > left())
-                fail(at, fmt::format("list of {} elements in {} bytes", n, left()));
-            if (n == 0) return; // [ | Tail] is Tail: the next term stands for the list
-            check_depth(at);
-            auto* node = make<detail::list_node>(detail::list_node::bytes(n), n);
-            std::uninitialized_default_construct_n(node->elems(), n);
-            open(t, at, node, node->elems(), n + 1, n);
-            return;
-        }
-        case MAP_EXT: {
-            std::uint32_t n = u32();
-            if (std::uint64_t(n) * 2 > left())
-                fail(at, fmt::format("map of {} pairs in {} bytes", n, left()));
-            if (n > 0) check_depth(at);
-            auto* node = make<detail::map_node>(detail::map_node::bytes(n), n);
-            if (n == 0) {
-                emit(term_access::adopt(node));
-                return;
-            }
-            std::uninitialized_default_construct_n(node->entries(), n);
-            // Keys and values alternate: the entries seen as a sequence of terms.
-            open(t, at, node, reinterpret_cast<term*>(node->entries()), n * 2);
-            return;
-        }
-        case NEW_PID_EXT:
-        case PID_EXT: {
-            check_depth(at);
-            auto* node = make<detail::pid_node>(sizeof(detail::pid_node));
-            open(t, at, node, &node->node, 1);
-            return;
-        }
-        case NEW_PORT_EXT:
-        case V4_PORT_EXT:
-        case PORT_EXT: {
-            check_depth(at);
-            auto* node = make<detail::port_node>(sizeof(detail::port_node));
-            open(t, at, node, &node->node, 1);
-            return;
-        }
-        case REFERENCE_EXT:
-        case NEWER_REFERENCE_EXT:
-        case NEW_REFERENCE_EXT: {
-            std::uint32_t n = t == REFERENCE_EXT ? 1 : u16();
-            if (n < 1 || n > 5) fail(at, fmt::format("reference of {} words (1..5 allowed)", n));
-            check_depth(at);
-            auto* node = make<detail::ref_node>(sizeof(detail::ref_node));
-            open(t, at, node, &node->node, 1, n);
-            return;
-        }
-        case EXPORT_EXT:
-            open_stacked(t, at, 3);
-            return;
-        case NEW_FUN_EXT: {
-            // Size, Arity, Uniq (16), Index, NumFree: read again from the input when complete.
-            std::uint32_t size = u32();
-            u8();
-            take(16);
-            u32();
-            std::uint32_t num_free = u32();
-            if (size < 29 || size - 29 > left())
-                fail(at, "fun size field disagrees with the input");
-            if (std::uint64_t(num_free) + 4 > left())
-                fail(at, fmt::format("fun with {} free variables in {} bytes", num_free, left()));
-            open_stacked(t, at, 4 + num_free);
-            return;
-        }
+        case ATOM_CACHE_REF:
+            fail(tag_at, "atom cache reference (tag 82) without a distribution atom cache");
         case FUN_EXT:
-            fail(at, "FUN_EXT (tag 117) was removed from Erlang and is not accepted");
+            fail(tag_at, "FUN_EXT (tag 117) was removed from Erlang and is not accepted");
         case LOCAL_EXT:
-            fail(at, "LOCAL_EXT (tag 121) is local to one Erlang node");
+            fail(tag_at, "LOCAL_EXT (tag 121) is local to one Erlang node");
         case COMPRESSED:
-            fail(at, "compressed term (tag 80) is only allowed right after 131");
+            fail(tag_at, "compressed term (tag 80) is only allowed right after 131");
         case version_magic:
-            fail(at, "unexpected version byte 131 inside a term");
+            fail(tag_at, "unexpected version byte 131 inside a term");
         default:
-            fail(at, fmt::format("unknown tag {}", t));
+            fail(tag_at, fmt::format("unknown tag {}", t));
         }
     }
 
-    // A finished value: becomes the result or the next child of the innermost container;
-    // containers whose last child arrived are completed in turn.
-    // The common case inline: a child that is not its container's last nor a list's tail.
-    [[gnu::always_inline]] void emit(term&& v) {
-        if (!frames_.empty()) {
-            frame& f = frames_.back();
-            if (f.slot && f.remaining > 2) {
-                ::new (f.slot++) term(std::move(v)); // over a [] slot: nothing to release
-                --f.remaining;
-                return;
-            }
-        }
-        emit_rest(std::move(v));
+    detail::bits_node* bits_node(const std::uint8_t* raw, std::size_t n, std::uint8_t tail_bits) {
+        auto* b = make<detail::bits_node>(detail::bits_node::bytes(n), n);
+        if (n) std::memcpy(b->data(), raw, n);
+        b->small = tail_bits;
+        if (tail_bits != 8) b->data()[n - 1] &= std::uint8_t(0xFF << (8 - tail_bits));
+        return b;
     }
 
-    [[gnu::noinline]] void emit_rest(term&& v) {
-        for (;;) {
-            if (frames_.empty()) {
-                result_ = std::move(v);
-                done_ = true;
-                return;
-            }
-            frame& f = frames_.back();
-            if (f.slot) {
-                ::new (f.slot++) term(std::move(v)); // over a [] slot: nothing to release
-                if (--f.remaining > 1) return;
-                if (f.remaining == 1) {
-                    if (f.tag == LIST_EXT) f.slot = &static_cast<detail::list_node*>(f.node)->tail;
-                    return;
-                }
-                v = complete_in_place(f);
-            } else {
-                values_.push_back(std::move(v));
-                if (--f.remaining > 0) return;
-                v = complete(f);
-                values_.resize(f.base);
-            }
-            frames_.pop_back();
+    term inflate_and_decode() {
+        const std::uint8_t* at = p_++;
+        need(p_, 4);
+        std::uint32_t size = be32(p_);
+        p_ += 4;
+        if (size > opts_.max_inflated_size)
+            fail(at, fmt::format("compressed term declares {} bytes, above the limit of {}", size,
+                                 opts_.max_inflated_size));
+        if (size == 0) fail(at, "compressed term declares 0 bytes");
+        std::vector<std::uint8_t> buf(size);
+        z_stream z{};
+        if (inflateInit(&z) != Z_OK) fail(at, "zlib initialisation failed");
+        z.next_in = const_cast<Bytef*>(p_);
+        z.avail_in = uInt(std::min<std::size_t>(std::size_t(end_ - p_), UINT32_MAX));
+        z.next_out = buf.data();
+        z.avail_out = uInt(size);
+        int rc = inflate(&z, Z_FINISH);
+        std::size_t consumed = z.total_in, produced = z.total_out;
+        inflateEnd(&z);
+        if (rc != Z_STREAM_END) {
+            fail(p_, rc == Z_BUF_ERROR && produced == size
+                         ? std::string("compressed data inflates beyond its declared size")
+                         : fmt::format("bad zlib data ({})", z.msg ? z.msg : "truncated"));
         }
+        if (produced != size)
+            fail(at, fmt::format("compressed term declares {} bytes but inflates to {}", size,
+                                 produced));
+        p_ += consumed;
+        decoder inner(buf, opts_, 0, true);
+        term t = inner.run(false);
+        if (inner.pos() != buf.size())
+            inner.fail(inner.pos(), "trailing bytes after the term inside the compressed data");
+        return t;
     }
 
-    // Term order of map keys, with a shortcut for the common keys: interned atoms.
-    static bool key_less(const term& a, const term& b) noexcept {
-        if (term_access::tag(a) == term_tag::atom && term_access::tag(b) == term_tag::atom) {
-            auto x = term_access::atom_index(a), y = term_access::atom_index(b);
-            return x != y && a.as_atom().name() < b.as_atom().name();
-        }
-        return a < b;
-    }
-
-    // Completes a container built in place (its frame still open, so that a failure here
-    // releases the payload).
-    term complete_in_place(frame& f) {
-        switch (f.tag) {
-        case LIST_EXT:
-            static_cast<detail::list_node*>(f.node)->size = f.len;
-            break;
-        case MAP_EXT: {
-            auto* m = static_cast<detail::map_node*>(f.node);
-            auto* e = m->entries();
-            std::size_t n = m->size;
-            std::size_t i = 1;
-            while (i < n && key_less(e[i - 1].first, e[i].first))
-                ++i;
-            if (i < n) {
-                // Maps above 32 keys come in Erlang's hash order.
-                std::sort(e, e + n, [](const auto& a, const auto& b) { return a.first < b.first; });
-                for (std::size_t k = 1; k < n; ++k)
-                    if (e[k - 1].first == e[k].first) fail(f.at, "map with duplicate keys");
-            }
-            break;
-        }
-        case NEW_PID_EXT:
-        case PID_EXT: {
-            auto* n = static_cast<detail::pid_node*>(f.node);
-            if (!n->node.is_atom()) fail(f.at, "node name is not an atom");
-            n->id = u32();
-            n->serial = u32();
-            n->creation = f.tag == NEW_PID_EXT ? u32() : u8();
-            break;
-        }
-        case NEW_PORT_EXT:
-        case V4_PORT_EXT:
-        case PORT_EXT: {
-            auto* n = static_cast<detail::port_node*>(f.node);
-            if (!n->node.is_atom()) fail(f.at, "node name is not an atom");
-            n->id = f.tag == V4_PORT_EXT ? u64() : u32();
-            n->creation = f.tag == PORT_EXT ? u8() : u32();
-            break;
-        }
-        case NEWER_REFERENCE_EXT:
-        case NEW_REFERENCE_EXT:
-        case REFERENCE_EXT: {
-            auto* n = static_cast<detail::ref_node*>(f.node);
-            if (!n->node.is_atom()) fail(f.at, "node name is not an atom");
-            n->len = std::uint8_t(f.len);
-            if (f.tag == REFERENCE_EXT) {
-                n->words[0] = u32();
-                n->creation = u8();
-            } else {
-                n->creation = f.tag == NEWER_REFERENCE_EXT ? u32() : u8();
-                for (std::size_t i = 0; i < f.len; ++i)
-                    n->words[i] = u32();
-            }
-            break;
-        }
-        default: // tuples
-            break;
-        }
-        return term_access::adopt(std::exchange(f.node, nullptr));
-    }
-
-    // Builds a finished export or local fun from its children at the top of the value stack.
-    term complete(const frame& f) {
-        auto first = values_.begin() + std::ptrdiff_t(f.base);
-        auto count = std::size_t(values_.end() - first);
-        switch (f.tag) {
-        case EXPORT_EXT: {
-            if (!first[0].is_atom() || !first[1].is_atom())
-                fail(f.at, "export fun module and function must be atoms");
-            if (!first[2].is_small_int() || first[2].as_int64() < 0 || first[2].as_int64() > 255)
-                fail(f.at, "export fun arity must be 0..255");
-            auto* n = make<detail::export_node>(sizeof(detail::export_node));
-            n->module = std::move(first[0]);
-            n->function = std::move(first[1]);
-            n->arity = std::uint8_t(first[2].as_int64());
-            return term_access::adopt(n);
-        }
-        case NEW_FUN_EXT: {
-            // The header after the tag: Size, Arity, Uniq, Index, NumFree (checked at open).
-            const std::uint8_t* h = in_.data() + f.at + 1;
-            auto be32 = [](const std::uint8_t* b) {
-                return std::uint32_t(b[0]) << 24 | std::uint32_t(b[1]) << 16 |
-                       std::uint32_t(b[2]) << 8 | b[3];
-            };
-            std::uint32_t fun_size = be32(h);
-            if (pos_ - (f.at + 1) != fun_size)
-                fail(f.at, fmt::format("fun size field says {} bytes, the fun has {}", fun_size,
-                                       pos_ - (f.at + 1)));
-            if (!first[0].is_atom()) fail(f.at, "fun module must be an atom");
-            if (!first[1].is_integer() || !first[2].is_integer())
-                fail(f.at, "fun OldIndex and OldUniq must be integers");
-            if (!first[3].is_pid()) fail(f.at, "fun creator must be a pid");
-            std::size_t num_free = count - 4;
-            auto* n = make<detail::local_fun_node>(detail::local_fun_node::bytes(num_free),
-                                                   std::uint32_t(num_free));
-            n->arity = h[4];
-            std::memcpy(n->uniq.data(), h + 5, 16);
-            n->index = be32(h + 21);
-            n->module = std::move(first[0]);
-            n->old_index = std::move(first[1]);
-            n->old_uniq = std::move(first[2]);
-            n->pid = std::move(first[3]);
-            std::uninitialized_move(first + 4, values_.end(), n->free());
-            return term_access::adopt(n);
-        }
-        }
-        fail(f.at, "internal: unknown container");
-    }
-
-    std::span<const std::uint8_t> in_;
+    const std::uint8_t* base_;
+    const std::uint8_t* p_; // the next byte, outside run()
+    const std::uint8_t* end_;
     const decode_options& opts_;
-    std::size_t pos_;
     bool inflated_;
     bool intern_;
     bool use_arena_;
-    // Declared before the stacks and the result: destroyed after them, so that terms dropped
-    // on an error path still find their arena.
+    // Declared before the result (in run): destroyed after it, so that a term dropped on an
+    // error path still finds its arena.
     detail::arena_builder arena_;
-    std::vector<frame> frames_;
-    std::vector<term> values_;
-    term result_;
-    bool done_ = false;
-    bool borrowed_ = false;
+    std::vector<frame>* frames_;
+    std::vector<frame> own_frames_;
 };
 
 } // namespace

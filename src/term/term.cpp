@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -144,25 +145,85 @@ term atom_term(std::string_view name, bool intern) {
     return term_access::adopt(n);
 }
 
+namespace {
+
+// Freed first chunks of 512 B to 16 KiB, one per size per thread, for the next arenas: most
+// decoded messages die on the thread that decoded them, and a decode then costs no malloc nor
+// free. At most 31.5 KiB per thread; given back when the thread ends.
+constexpr std::size_t min_chunk_shift = 9, kept_chunk_sizes = 6;
+struct chunk_cache {
+    void* chunks[kept_chunk_sizes]; // chunks[k]: 512 << k bytes, or null
+    bool armed;                     // the reaper below is set up for this thread
+    bool closed;                    // the thread is ending: keep nothing more
+};
+thread_local chunk_cache t_chunks; // zero-initialised, no destructor: usable to the thread's end
+struct chunk_cache_reaper {
+    chunk_cache_reaper() = default;
+    chunk_cache_reaper(const chunk_cache_reaper&) = delete;
+    chunk_cache_reaper& operator=(const chunk_cache_reaper&) = delete;
+    ~chunk_cache_reaper() {
+        t_chunks.closed = true;
+        for (void*& c : t_chunks.chunks)
+            ::operator delete(std::exchange(c, nullptr));
+    }
+};
+thread_local chunk_cache_reaper t_reaper;
+
+// The cache index of a chunk of `size` bytes, or kept_chunk_sizes when such chunks are not kept.
+std::size_t chunk_index(std::size_t size) noexcept {
+    if ((size & (size - 1)) != 0 || size < (std::size_t(1) << min_chunk_shift))
+        return kept_chunk_sizes;
+    return std::min<std::size_t>(std::size_t(std::countr_zero(size)) - min_chunk_shift,
+                                 kept_chunk_sizes);
+}
+
+void* take_chunk(std::size_t size) {
+    std::size_t k = chunk_index(size);
+    if (k < kept_chunk_sizes && t_chunks.chunks[k])
+        return std::exchange(t_chunks.chunks[k], nullptr);
+    return ::operator new(size);
+}
+
+void drop_chunk(void* c, std::size_t size) noexcept {
+    std::size_t k = chunk_index(size);
+    if (k < kept_chunk_sizes && !t_chunks.chunks[k] && !t_chunks.closed) {
+        if (!t_chunks.armed) {
+            [[maybe_unused]] auto* r = &t_reaper; // registers its destructor for this thread
+            t_chunks.armed = true;
+        }
+        t_chunks.chunks[k] = c;
+        return;
+    }
+    ::operator delete(c);
+}
+
+} // namespace
+
+std::size_t arena_chunk_size(std::size_t bytes) noexcept {
+    if (bytes > (std::size_t(64) << 10)) return bytes;
+    return std::bit_ceil(std::max<std::size_t>(bytes, std::size_t(1) << min_chunk_shift));
+}
+
 void free_arena(arena* a) noexcept {
     for (arena_chunk* c = a->next; c;) {
         arena_chunk* next = c->next;
         ::operator delete(c);
         c = next;
     }
-    ::operator delete(a);
+    drop_chunk(a, a->size);
 }
 
 void arena_builder::grow(std::size_t bytes) {
     // Chunks stay below 4 GiB: payloads record their offset in 32 bits (the decoder only uses
     // arenas for inputs far smaller than that).
     if (!arena_) {
-        std::size_t size = std::max(first_, bytes + sizeof(arena));
+        std::size_t size = arena_chunk_size(std::max(first_, bytes + sizeof(arena)));
         if (size > UINT32_MAX) throw std::bad_alloc();
-        char* mem = static_cast<char*>(::operator new(size));
+        char* mem = static_cast<char*>(take_chunk(size));
         arena_ = ::new (mem) arena;
         arena_->owner = arena_;
         arena_->next = nullptr;
+        arena_->size = size;
         // While decoding, the count is far from zero: a term dropped on an error path or a
         // temporary copy can never free the arena under the decoder. release() sets it to 1.
         arena_->refs.store(std::size_t(1) << 40, std::memory_order_relaxed);

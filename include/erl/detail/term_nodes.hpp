@@ -152,7 +152,7 @@ struct arena_chunk {
 };
 struct arena : arena_chunk {
     std::atomic<std::size_t> refs{1};
-    std::size_t spare = 0;
+    std::size_t size = 0; // bytes of this first chunk
 };
 static_assert(sizeof(arena_chunk) == 16 && sizeof(arena) == 32);
 
@@ -162,6 +162,10 @@ inline arena* arena_of(const term_node* n) noexcept {
 }
 // Frees an arena and its chunks (its count reached 0).
 void free_arena(arena* a) noexcept;
+
+// The size of an arena's first chunk for an estimate of `bytes`: a power of two from 512 bytes
+// (such chunks are kept for reuse, see free_arena), or the estimate beyond 64 KiB.
+std::size_t arena_chunk_size(std::size_t bytes) noexcept;
 
 // Builds payloads into an arena: a bump allocator over one chunk, chaining further chunks when
 // the estimate was short. The arena is created on the first allocation.
@@ -222,6 +226,28 @@ struct term_access {
         return *static_cast<const N*>(t.u_.node);
     }
     static std::uint32_t atom_index(const term& t) noexcept { return t.u_.atom; }
+    // Construct a term in raw storage (a decoder's slot), without releasing what was there.
+    static void put_small(term* s, std::int64_t v) noexcept {
+        term* t = ::new (s) term();
+        t->tag_ = term_tag::small;
+        t->u_.i = v;
+    }
+    static void put_float(term* s, double v) noexcept {
+        term* t = ::new (s) term();
+        t->tag_ = term_tag::flt;
+        t->u_.f = v;
+    }
+    static void put_atom(term* s, std::uint32_t index) noexcept {
+        term* t = ::new (s) term();
+        t->tag_ = term_tag::atom;
+        t->u_.atom = index;
+    }
+    static void put_nil(term* s) noexcept { ::new (s) term(); }
+    static void put_node(term* s, term_node* n) noexcept {
+        term* t = ::new (s) term();
+        t->tag_ = n->tag;
+        t->u_.node = n;
+    }
     // Takes the payload reference out of `t` (left as []); null for inline terms.
     static term_node* steal(term& t) noexcept {
         if (!t.heap()) return nullptr;
