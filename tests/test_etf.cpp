@@ -662,6 +662,28 @@ TEST_CASE("pids ports references and funs are read with their atoms", "[etf][har
     erl::detail::set_decode_arena_limit(previous);
 }
 
+TEST_CASE("nesting past the depth limit fails cleanly in either memory mode", "[etf][hardening]") {
+    // The container that is one level too deep already hangs in its parent when the limit
+    // trips: found by the fuzzer (640 nested 1-tuples ending in a truncated atom).
+    for (int mode = 0; mode < 2; ++mode) {
+        auto previous = erl::detail::set_decode_arena_limit(mode == 0 ? std::size_t(256) << 10 : 0);
+        for (const char* tuple : {"6801", "6901000000", "6C00000001", "7400000001"}) {
+            bytes b = unhex("83");
+            for (int i = 0; i < 640; ++i) {
+                bytes level = unhex(tuple);
+                b.insert(b.end(), level.begin(), level.end());
+            }
+            try {
+                (void)etf::decode(b, {.max_depth = 100});
+                FAIL("decoded " << tuple);
+            } catch (const erl::etf_error& e) {
+                CHECK(std::string(e.what()).find("nesting deeper than 100") != std::string::npos);
+            }
+        }
+        erl::detail::set_decode_arena_limit(previous);
+    }
+}
+
 TEST_CASE("mutated messages never crash the decoder in either memory mode", "[etf][hardening]") {
     std::vector<bytes> seeds = {etf::encode(zoo())};
     for (const char* text :

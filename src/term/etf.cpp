@@ -803,12 +803,14 @@ class decoder {
     void open(std::size_t& depth, const std::uint8_t* at, term* holder, std::uint32_t left,
               detail::term_node* node, open_kind kind, std::uint32_t len, term* first,
               std::uint32_t children) {
+        // The node already hangs in its parent's slot: its slots must be valid before anything
+        // here can fail (too deep, out of memory), or releasing the root would walk garbage.
+        init_slots(first, children);
         if (depth >= opts_.max_depth) [[unlikely]]
             fail(at, fmt::format("nesting deeper than {}", opts_.max_depth));
         if (depth >= frames_->size()) [[unlikely]]
             frames_->resize(std::max<std::size_t>(64, 2 * frames_->size()));
         (*frames_)[depth++] = frame{holder, node, std::size_t(at - base_), left, len, kind};
-        init_slots(first, children);
     }
     // A container's count field (one byte or four), checked against the input: each element
     // takes at least `per` bytes, and `extra` more follow (a list's tail).
