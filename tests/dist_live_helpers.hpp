@@ -233,6 +233,14 @@ inline child start_erl(const epmd_daemon& d, const std::string& name_flag, const
         {d.env()});
 }
 
+// An Erlang node that only waits (cookie "secret"), once it is up.
+inline child start_idle_erl(const epmd_daemon& d, const std::string& name) {
+    child erl =
+        start_erl(d, "-name", name, "secret", "io:format(\"ERL-READY~n\"), timer:sleep(infinity).");
+    REQUIRE(erl.wait_output("ERL-READY", std::chrono::seconds(20)));
+    return erl;
+}
+
 } // namespace dist_live
 
 #define SKIP_WITHOUT_ERLANG()                                                                      \

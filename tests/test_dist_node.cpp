@@ -229,9 +229,7 @@ TEST_CASE("erlcpp sends calls links and monitors into an Erlang node", "[dist][n
 TEST_CASE("a connection silent for net_ticktime goes down with noconnection", "[dist][node]") {
     SKIP_WITHOUT_ERLANG();
     epmd_daemon d;
-    child erl = start_erl(d, "-name", "e6@127.0.0.1", "secret",
-                          "io:format(\"ERL-READY~n\"), timer:sleep(infinity).");
-    REQUIRE(erl.wait_output("ERL-READY", 20s));
+    child erl = start_idle_erl(d, "e6@127.0.0.1");
     auto options = node_options(d, "cppn6@127.0.0.1");
     options.distribution->net_ticktime = std::chrono::seconds(2);
     std::string seen;
@@ -296,9 +294,7 @@ TEST_CASE("calls to a name on another node leave no monitor behind", "[dist][nod
 TEST_CASE("a wrong cookie is refused", "[dist][node]") {
     SKIP_WITHOUT_ERLANG();
     epmd_daemon d;
-    child erl = start_erl(d, "-name", "e3@127.0.0.1", "secret",
-                          "io:format(\"ERL-READY~n\"), timer:sleep(infinity).");
-    REQUIRE(erl.wait_output("ERL-READY", 20s));
+    child erl = start_idle_erl(d, "e3@127.0.0.1");
     bool connected = true;
     erl::runtime rt(node_options(d, "cppn3@127.0.0.1", "not-the-cookie"));
     rt.run([&] { connected = erl::connect_node("e3@127.0.0.1"_a); });
