@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -85,13 +86,24 @@ TEST_CASE("receive returns the handler's result and after() returns its own", "[
     CHECK(b == "timeout");
 }
 
-TEST_CASE("exceptions inside a process end only that process", "[process][crash]") {
+namespace {
+// Collects what the logger reports while it lives.
+struct log_capture {
     std::vector<erl::log_event> events;
     std::mutex m;
-    auto old = erl::set_log_handler([&](const erl::log_event& e) {
-        std::lock_guard l(m);
-        events.push_back(e);
-    });
+    erl::log_handler previous;
+    log_capture()
+        : previous(erl::set_log_handler([this](const erl::log_event& e) {
+              std::lock_guard l(m);
+              events.push_back(e);
+          })) {}
+    ~log_capture() { erl::set_log_handler(previous); }
+};
+} // namespace
+
+TEST_CASE("exceptions inside a process end only that process", "[process][crash]") {
+    log_capture logs;
+    auto& events = logs.events;
     erl::runtime rt({.schedulers = 2});
     std::atomic<bool> survivor_ran{false};
     rt.run([&] {
@@ -99,11 +111,99 @@ TEST_CASE("exceptions inside a process end only that process", "[process][crash]
         erl::sleep_for(10ms);
         erl::spawn([&] { survivor_ran = true; });
     });
-    erl::set_log_handler(old);
     CHECK(survivor_ran);
     REQUIRE(events.size() == 1);
     CHECK(events[0].kind == erl::atom("crash_report"));
     CHECK(events[0].reason.is_exception());
     CHECK(events[0].reason.detail() == "boom");
     CHECK(events[0].text.find("boom") != std::string::npos);
+}
+
+TEST_CASE("a spawned process takes its stack only when it first runs", "[process][stack]") {
+    // One scheduler and a time slice long enough that the parent is not switched out while it
+    // spawns: none of the children has run when the parent looks.
+    erl::runtime rt({.schedulers = 1, .reductions_per_slice = 1'000'000});
+    constexpr int n = 10'000;
+    std::size_t before = 0, queued = 0, waiting = 0, after = 0;
+    rt.run([&] {
+        before = rt.statistics().stacks;
+        std::vector<erl::pid> children;
+        for (int i = 0; i < n; ++i)
+            children.push_back(erl::spawn([] { erl::receive([](int) {}); }));
+        queued = rt.statistics().stacks;
+        erl::sleep_for(20ms); // they all run now, and wait
+        waiting = rt.statistics().stacks;
+        for (auto& c : children) {
+            erl::monitor(c);
+            erl::send(c, 1);
+        }
+        for (int i = 0; i < n; ++i)
+            erl::receive([](const erl::down_msg&) {});
+        after = rt.statistics().stacks;
+    });
+    CHECK(before >= 1); // the main process
+    CHECK(queued == before);
+    CHECK(waiting == before + n);
+    CHECK(after == before);
+}
+
+namespace {
+// A function object whose move may throw: it cannot be moved to the stack when its process
+// starts, so it runs where spawn staged it.
+struct throwing_move_counter {
+    std::atomic<int>* live;
+    std::atomic<int>* ran;
+    int value;
+    throwing_move_counter(std::atomic<int>* l, std::atomic<int>* r, int v)
+        : live(l), ran(r), value(v) {
+        ++*live;
+    }
+    throwing_move_counter(throwing_move_counter&& o) noexcept(false)
+        : live(o.live), ran(o.ran), value(o.value) {
+        ++*live;
+    }
+    ~throwing_move_counter() { --*live; }
+    void operator()(int add) { *ran += value + add; }
+};
+} // namespace
+
+TEST_CASE("a function whose move may throw runs where spawn staged it", "[process][stack]") {
+    std::atomic<int> live{0}, ran{0};
+    {
+        erl::runtime rt({.schedulers = 1});
+        rt.run([&] {
+            for (int i = 0; i < 100; ++i)
+                erl::spawn(throwing_move_counter(&live, &ran, 1), 2);
+        });
+    }
+    CHECK(ran == 300);
+    CHECK(live == 0); // every copy destroyed, the staged one included
+}
+
+TEST_CASE("a process no stack can be had for ends with system_limit", "[process][stack]") {
+    log_capture logs;
+    erl::runtime rt({.schedulers = 1});
+    erl::exit_reason seen;
+    std::atomic<int> live{0}, ran{0};
+    bool linked_parent_saw_exit = false;
+    rt.run([&] {
+        erl::spawn_options huge;
+        huge.stack_size = std::size_t(1) << 50; // 1 PiB: more than the address space
+        // The function was staged; it never runs and is destroyed.
+        erl::pid child = erl::spawn(huge, throwing_move_counter(&live, &ran, 1), 1);
+        erl::monitor(child);
+        seen = erl::receive([](erl::down_msg d) { return d.reason; });
+        // A linked parent that traps exits gets the same reason.
+        erl::process_flag(erl::trap_exit, true);
+        huge.link = true;
+        erl::spawn(huge, [] {});
+        linked_parent_saw_exit = erl::receive(
+            [](const erl::exit_msg& e) { return e.reason == erl::atom("system_limit"); });
+    });
+    CHECK(seen == erl::exit_reason(erl::atom("system_limit")));
+    CHECK(linked_parent_saw_exit);
+    CHECK(ran == 0);
+    CHECK(live == 0);
+    CHECK(logs.events.size() == 2); // two crash reports
+    CHECK(rt.statistics().stacks == 0);
 }

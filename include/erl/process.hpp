@@ -60,12 +60,17 @@ pid spawn_in(runtime_impl* rt, const spawn_options& options, F&& fn, Args&&... a
     using closure_t = closure<std::decay_t<F>, std::decay_t<Args>...>;
     static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>,
                   "erl::spawn: the function cannot be called with these arguments");
-    // The closure is built on the caller's stack first and then moved into the new process's
-    // own stack, so a spawn allocates nothing but the stack slot.
+    // The closure is built on the caller's stack first, then moved to where it waits for the
+    // process's first run (spawn_process).
     closure_t staged{std::forward<F>(fn),
                      std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)};
-    closure_ops ops{sizeof(closure_t), alignof(closure_t),  &closure_t::construct,
-                    &closure_t::run,   &closure_t::destroy, &staged};
+    closure_ops ops{sizeof(closure_t),
+                    alignof(closure_t),
+                    &closure_t::construct,
+                    &closure_t::run,
+                    &closure_t::destroy,
+                    &staged,
+                    std::is_nothrow_move_constructible_v<closure_t>};
     return spawn_process(rt, options, ops);
 }
 

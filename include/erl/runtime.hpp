@@ -42,6 +42,9 @@ struct runtime_statistics {
     // with it, a moment after the caller got its result).
     std::size_t blocking_jobs = 0;
     std::size_t spawned_total = 0;
+    // Stacks held by processes. A process takes its stack when it first runs and gives it back
+    // when it ends, so spawned processes that have not run yet hold none.
+    std::size_t stacks = 0;
 };
 
 // Owns N scheduler threads that run processes. Several runtimes may coexist in a program; each

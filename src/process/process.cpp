@@ -53,6 +53,40 @@ void process_control::last_unref(scheduler* here) noexcept {
 
 namespace {
 
+// A spawned process's function waits in a staging block (a message-cache block, or the heap
+// when large or over-aligned) until the process first runs; the closure follows this header.
+struct staged_closure {
+    void (*construct)(void* where, void* source);
+    std::uint32_t size;  // of the closure
+    std::uint32_t align; // of the closure, at least the header's
+    std::uint32_t block; // bytes allocated
+    bool nothrow_move;
+    std::size_t stack_size; // requested; 0: the runtime's default
+};
+
+constexpr std::size_t staged_offset(std::size_t align) noexcept {
+    return (sizeof(staged_closure) + align - 1) & ~(align - 1);
+}
+
+constexpr bool staged_in_cache(std::size_t align) noexcept {
+    return align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+}
+
+void free_staged(void* block) noexcept {
+    auto* h = static_cast<staged_closure*>(block);
+    if (staged_in_cache(h->align)) {
+        free_message(h, h->block);
+    } else {
+        ::operator delete(h, std::align_val_t(h->align));
+    }
+}
+
+// The function is over (or never ran): its closure goes, and the staging block with it.
+void end_closure(process_control& p) noexcept {
+    p.destroy(p.closure);
+    if (void* block = std::exchange(p.closure_block, nullptr)) free_staged(block);
+}
+
 void log_crash(process_control& p, const exit_reason& reason) {
     log_event e;
     e.level = log_level::error;
@@ -87,7 +121,7 @@ void run_body(process_control& p) {
     if (hibernating) {
         // The old function (or the previous continuation) is over; the new one runs when the
         // process wakes, on a fresh stack.
-        p.destroy(p.closure);
+        end_closure(p);
         p.closure = std::exchange(p.next_closure, nullptr);
         p.run = p.next_run;
         p.destroy = p.next_destroy;
@@ -112,7 +146,7 @@ void run_body(process_control& p) {
     p.exiting = true;
     p.terminating = true;
     p.exit_with = reason;
-    p.destroy(p.closure);
+    end_closure(p);
     if (crashed) log_crash(p, reason);
     terminate_process(p, reason);
 }
@@ -197,6 +231,59 @@ void restart_context(process_control& p) noexcept {
 #endif
 }
 
+bool start_fresh(process_control& p, scheduler& s) noexcept {
+    auto* h = static_cast<staged_closure*>(p.closure_block);
+    try {
+        p.stack = p.rt->stacks.acquire(h->stack_size, &s.stacks);
+    } catch (...) {
+        return false;
+    }
+    // The closure moves to the top of the stack when it can do so without throwing (the staging
+    // block goes back at once); the first frame goes below it.
+    auto frame_top = reinterpret_cast<std::uintptr_t>(p.stack.high());
+    if (h->nothrow_move) {
+        frame_top = (frame_top - h->size) & ~(std::uintptr_t(h->align) - 1);
+        auto* at = reinterpret_cast<void*>(frame_top);
+        h->construct(at, p.closure);
+        end_closure(p);
+        p.closure = at;
+    }
+    frame_top &= ~std::uintptr_t(63);
+    std::size_t usable = frame_top - reinterpret_cast<std::uintptr_t>(p.stack.low);
+    p.ctx.fctx = bctx::make_fcontext(reinterpret_cast<void*>(frame_top), usable, &process_entry);
+#if ERLCPP_ASAN
+    p.ctx.stack_bottom = p.stack.low;
+    p.ctx.stack_size = p.stack.size;
+#endif
+#if ERLCPP_TSAN
+    p.ctx.tsan_fiber = __tsan_create_fiber(0);
+#endif
+    p.deepest = reinterpret_cast<const char*>(frame_top);
+    p.fresh = false;
+    return true;
+}
+
+void fail_start(process_control& p) noexcept {
+    // Like a process that crashed before its first instruction: its links and monitors learn
+    // system_limit (Erlang's reason when a process cannot be had), the others nothing.
+    exit_reason reason = exit_reason::killed();
+    try {
+        reason = exit_reason(atom("system_limit"));
+    } catch (...) {
+    }
+    p.fresh = false;
+    absorb_signals(p); // links and monitors made before now must hear of the exit
+    p.exiting = true;
+    p.terminating = true;
+    p.exit_with = reason;
+    end_closure(p);
+    try {
+        log_crash(p, reason);
+    } catch (...) {
+    }
+    terminate_process(p, reason);
+}
+
 [[noreturn]] void hibernate_raw(void* continuation, void (*run)(void*),
                                 void (*destroy)(void*) noexcept) {
     process_control* p = current_process();
@@ -228,36 +315,35 @@ pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_
 
     process_control* p = rt->table.allocate(here ? &here->slots : nullptr);
     p->rt = rt;
+    // The process gets its stack when it first runs (start_fresh): one that is spawned and
+    // queued holds none, so a burst of spawns (a tree of processes, a worker per request) runs
+    // on the few warm stacks given back by the ones before instead of touching a fresh slot
+    // each. Until then the function waits in a staging block.
+    std::size_t align = std::max(ops.align, alignof(staged_closure));
+    std::size_t bytes = staged_offset(align) + ops.size;
+    staged_closure* h;
     try {
-        p->stack = rt->stacks.acquire(options.stack_size, here ? &here->stacks : nullptr);
+        void* block = staged_in_cache(align) ? allocate_message(bytes)
+                                             : ::operator new(bytes, std::align_val_t(align));
+        h = ::new (block)
+            staged_closure{ops.construct,        std::uint32_t(ops.size), std::uint32_t(align),
+                           std::uint32_t(bytes), ops.nothrow_move,        options.stack_size};
     } catch (...) {
         p->unref();
         throw;
     }
-    // The function and its arguments go at the top of the new stack; the first frame below.
-    std::size_t align = std::max<std::size_t>(ops.align, 16);
-    auto top = reinterpret_cast<std::uintptr_t>(p->stack.high());
-    auto closure_at = (top - ops.size) & ~(std::uintptr_t(align) - 1);
+    void* closure_at = reinterpret_cast<char*>(h) + staged_offset(align);
     try {
-        ops.construct(reinterpret_cast<void*>(closure_at), ops.source);
+        ops.construct(closure_at, ops.source);
     } catch (...) {
-        rt->stacks.release(p->stack, nullptr, here ? &here->stacks : nullptr);
+        free_staged(h);
         p->unref();
         throw;
     }
-    auto frame_top = closure_at & ~std::uintptr_t(63);
-    std::size_t usable = frame_top - reinterpret_cast<std::uintptr_t>(p->stack.low);
     p->ctx = execution_context{};
-    p->ctx.fctx = bctx::make_fcontext(reinterpret_cast<void*>(frame_top), usable, &process_entry);
-#if ERLCPP_ASAN
-    p->ctx.stack_bottom = p->stack.low;
-    p->ctx.stack_size = p->stack.size;
-#endif
-#if ERLCPP_TSAN
-    p->ctx.tsan_fiber = __tsan_create_fiber(0);
-#endif
-    p->deepest = reinterpret_cast<const char*>(frame_top);
-    p->closure = reinterpret_cast<void*>(closure_at);
+    p->closure = closure_at;
+    p->closure_block = h;
+    p->fresh = true;
     p->run = ops.run;
     p->destroy = ops.destroy;
     p->sched = here ? here : &rt->pick_scheduler();

@@ -56,6 +56,7 @@ struct process_control {
     stack_slot stack;
     const char* deepest = nullptr; // lowest saved stack pointer seen
     void* closure = nullptr;
+    void* closure_block = nullptr; // the staging block `closure` lives in, when not on the stack
     void (*run)(void*) = nullptr;
     void (*destroy)(void*) noexcept = nullptr;
     switch_reason why = switch_reason::yield;
@@ -64,7 +65,9 @@ struct process_control {
     bool terminating = false; // the function has ended; the process is being torn down
     bool in_receive_wait = false;
     bool hibernated = false; // stack given back; the next run starts `closure` afresh
-    bool system = false;     // a runtime service (spawn_options::system)
+    // Spawned and not yet run: no stack yet, `closure` is the staged function (start_fresh).
+    bool fresh = false;
+    bool system = false; // a runtime service (spawn_options::system)
     // The continuation of a hibernate_with() in flight (heap-allocated).
     void* next_closure = nullptr;
     void (*next_run)(void*) = nullptr;

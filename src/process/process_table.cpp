@@ -105,7 +105,9 @@ void process_table::release(process_control* p, slot_cache* cache) noexcept {
     p->in_receive_wait = false;
     p->reductions_total = 0;
     p->closure = nullptr;
+    p->closure_block = nullptr;
     p->hibernated = false;
+    p->fresh = false;
     p->name_text.store(nullptr, std::memory_order_relaxed);
     p->has_name = false;
     p->timers_to_me.store(0, std::memory_order_relaxed);

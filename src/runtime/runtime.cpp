@@ -112,16 +112,14 @@ runtime::~runtime() {
 
 void runtime::wait() {
     std::unique_lock lock(impl_->wait_mutex);
-    impl_->wait_cv.wait(lock, [&] {
-        return impl_->shutdown_requested || impl_->only_services_left();
-    });
+    impl_->wait_cv.wait(lock,
+                        [&] { return impl_->shutdown_requested || impl_->only_services_left(); });
 }
 
 bool runtime::wait_for(std::chrono::steady_clock::duration timeout) {
     std::unique_lock lock(impl_->wait_mutex);
-    return impl_->wait_cv.wait_for(lock, timeout, [&] {
-        return impl_->shutdown_requested || impl_->only_services_left();
-    });
+    return impl_->wait_cv.wait_for(
+        lock, timeout, [&] { return impl_->shutdown_requested || impl_->only_services_left(); });
 }
 
 void runtime::request_shutdown() noexcept {
@@ -191,6 +189,14 @@ runtime_statistics runtime::statistics() const {
     }
     s.blocking_jobs = rt.blocking.jobs();
     s.spawned_total = rt.spawned_total.load();
+    std::uint64_t taken = 0, returned = 0;
+    // Read while the schedulers run (a snapshot, like the counts above): a stack taken on one
+    // scheduler may come back on another just as it is read.
+    for (auto& sched : rt.schedulers) {
+        returned += sched->stacks.returned.load(std::memory_order_relaxed);
+        taken += sched->stacks.taken.load(std::memory_order_relaxed);
+    }
+    s.stacks = taken > returned ? std::size_t(taken - returned) : 0;
     return s;
 }
 

@@ -166,6 +166,12 @@ void scheduler::run(process_control* p) {
     running = p;
     p->sched = this;
     p->reductions = budget_;
+    if (p->fresh && !start_fresh(*p, *this)) {
+        fail_start(*p);
+        running = nullptr;
+        finish(p);
+        return;
+    }
     if (p->hibernated) {
         // Like the BEAM, a hibernated process handles signals (links, monitors, info requests)
         // without waking; only a message or a decided exit gives it a stack again.
@@ -215,10 +221,10 @@ void scheduler::hibernate(process_control* p) {
 }
 
 void scheduler::finish(process_control* p) {
-    rt.stacks.release(p->stack, p->deepest, &stacks);
+    if (p->stack) rt.stacks.release(p->stack, p->deepest, &stacks); // none: it never started
     p->stack = stack_slot{};
 #if ERLCPP_TSAN
-    __tsan_destroy_fiber(p->ctx.tsan_fiber);
+    if (p->ctx.tsan_fiber) __tsan_destroy_fiber(p->ctx.tsan_fiber);
     p->ctx.tsan_fiber = nullptr;
 #endif
     p->exit_with = exit_reason();

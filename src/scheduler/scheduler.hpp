@@ -22,6 +22,9 @@ namespace erl::detail {
 
 struct runtime_impl;
 struct process_control;
+class scheduler;
+
+bool start_fresh(process_control& p, scheduler& s) noexcept;
 
 class scheduler {
   public:
@@ -84,7 +87,9 @@ class scheduler {
             return nullptr;
         process_control* next = queue->pop();
         if (!next) return nullptr;
-        if (next->hibernated) { // needs the loop to give it a stack again
+        // A process that has not run yet gets its stack here; one coming out of hibernation
+        // (or one no stack could be had for) needs the loop.
+        if (next->hibernated || (next->fresh && !start_fresh(*next, *this))) {
             resume_next_ = next;
             return nullptr;
         }
@@ -143,6 +148,13 @@ void absorb_signals(process_control& p) noexcept;
 
 // Builds a fresh first frame for a hibernated process (its closure starts from the top).
 void restart_context(process_control& p) noexcept;
+
+// Gives a process that has not run yet its stack and first frame (its function moves there
+// from the staging block spawn put it in). False when no stack can be had.
+bool start_fresh(process_control& p, scheduler& s) noexcept;
+// Ends a process that could not start (no stack): reason system_limit, reported to its links
+// and monitors like any exit. Runs on the scheduler's own stack.
+void fail_start(process_control& p) noexcept;
 
 // Switches the calling process out, straight to the next ready process of its scheduler when
 // there is one (why: wait or yield), else to the scheduler loop; returns when it runs again.

@@ -54,7 +54,8 @@ using message_to_term = term (*)(envelope& e);
 // Takes ownership of `e`.
 void deliver(const pid& to, envelope* e, message_to_term convert = nullptr);
 
-// What spawn needs to build a process's function inside its own stack.
+// What spawn needs to build a process's function: first in a staging block, then (when the
+// process first runs and has a stack) at the top of its stack.
 struct closure_ops {
     std::size_t size;
     std::size_t align;
@@ -62,6 +63,9 @@ struct closure_ops {
     void (*run)(void* self);
     void (*destroy)(void* self) noexcept;
     void* source;
+    // The move that `construct` makes cannot throw, so the closure can move to the stack when
+    // the process starts; otherwise it runs where it was staged.
+    bool nothrow_move;
 };
 // `rt` null: the caller's runtime (the calling process must exist).
 pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_ops& ops);
