@@ -361,6 +361,7 @@ pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_
 
 void absorb_signals(process_control& p) noexcept {
     envelope* e = p.take_all();
+    p.arrivals.store(0, std::memory_order_relaxed);
     while (e) {
         envelope* next = e->next;
         if (e->kind == signal_kind::message) {

@@ -42,6 +42,10 @@ struct process_control {
     std::atomic<std::uint32_t> refs{0};
     std::atomic<std::uint32_t> serial{0};
     std::atomic<std::uintptr_t> inbox{inbox_state::empty};
+    // Messages queued in `inbox` since the owner last emptied it, counted by senders of this
+    // runtime with a plain load and store: a hint (concurrent senders may lose counts) that,
+    // with the message list's length, tells a sender how far behind the receiver is.
+    std::atomic<std::uint32_t> arrivals{0};
     std::uint32_t number = 0;
     runtime_impl* rt = nullptr;
     process_control* next_ready = nullptr;       // run-queue link

@@ -1,7 +1,9 @@
 // A process's private message queue: the messages taken out of its signal queue, in arrival
-// order, that no receive has consumed yet. Owned and touched by the process alone.
+// order, that no receive has consumed yet. Owned and touched by the process alone; only its
+// length may be read by others, as a hint (senders use it to pace themselves: delivery.cpp).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -13,8 +15,8 @@ class message_list {
   public:
     envelope* front() const noexcept { return head_; }
     envelope* back() const noexcept { return tail_; }
-    std::size_t size() const noexcept { return size_; }
-    bool empty() const noexcept { return size_ == 0; }
+    std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
+    bool empty() const noexcept { return size() == 0; }
 
     void push_back(envelope* e) noexcept {
         e->next = nullptr;
@@ -25,7 +27,7 @@ class message_list {
             head_ = e;
         }
         tail_ = e;
-        ++size_;
+        set_size(size() + 1);
     }
 
     void remove(envelope* e) noexcept {
@@ -43,7 +45,7 @@ class message_list {
             tail_ = e->prev;
         }
         e->next = e->prev = nullptr;
-        --size_;
+        set_size(size() - 1);
     }
 
     // The receive mark (the BEAM's recv_mark): remembers the current end of the queue so that
@@ -63,16 +65,19 @@ class message_list {
     envelope* release_all() noexcept {
         envelope* h = head_;
         head_ = tail_ = nullptr;
-        size_ = 0;
+        set_size(0);
         mark_ = nullptr;
         mark_set_ = false;
         return h;
     }
 
   private:
+    // Only the owner writes: a plain load and store, no read-modify-write.
+    void set_size(std::size_t n) noexcept { size_.store(n, std::memory_order_relaxed); }
+
     envelope* head_ = nullptr;
     envelope* tail_ = nullptr;
-    std::size_t size_ = 0;
+    std::atomic<std::size_t> size_{0};
     envelope* mark_ = nullptr;
     bool mark_set_ = false;
     std::uint64_t mark_id_ = 0;
