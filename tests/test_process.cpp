@@ -238,3 +238,25 @@ TEST_CASE("senders to a process that is behind give way to it", "[process][pacin
     CHECK(sum == std::int64_t(k) * (m * (m - 1) / 2));
     CHECK(longest < 20'000);
 }
+
+TEST_CASE("spawn beyond max_processes throws system_limit", "[process]") {
+    erl::runtime rt({.schedulers = 1, .max_processes = 100});
+    int spawned = 0;
+    bool refused = false;
+    rt.run([&] {
+        std::vector<erl::pid> waiting;
+        try {
+            for (int i = 0; i < 200; ++i) {
+                waiting.push_back(erl::spawn([] { erl::receive([](int) {}); }));
+                ++spawned;
+            }
+        } catch (const std::length_error& e) {
+            refused = std::string(e.what()).find("system_limit") != std::string::npos;
+        }
+        for (auto& p : waiting)
+            erl::send(p, 0);
+    });
+    CHECK(refused);
+    CHECK(spawned == 99); // the main process is the hundredth
+    CHECK(rt.statistics().spawned_total == 100);
+}

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 
 #include "process/current.hpp"
 #include "process/process_control.hpp"
@@ -313,6 +314,10 @@ pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_
     scheduler* here = current_scheduler();
     if (here && &here->rt != rt) here = nullptr;
 
+    // Erlang's +P. Read without a lock: spawns racing on several schedulers may overshoot by a
+    // few; the table's fixed size is the hard bound.
+    if (rt->live.load(std::memory_order_relaxed) >= rt->options.max_processes)
+        throw std::length_error("erl::spawn: system_limit (too many processes)");
     process_control* p = rt->table.allocate(here ? &here->slots : nullptr);
     p->rt = rt;
     // The process gets its stack when it first runs (start_fresh): one that is spawned and
@@ -351,7 +356,12 @@ pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_
     p->system = options.system;
     if (options.system) rt->system_live.fetch_add(1, std::memory_order_relaxed);
     rt->live.fetch_add(1, std::memory_order_relaxed);
-    rt->spawned_total.fetch_add(1, std::memory_order_relaxed);
+    if (here) {
+        here->spawned.store(here->spawned.load(std::memory_order_relaxed) + 1,
+                            std::memory_order_relaxed);
+    } else {
+        rt->spawned_total.fetch_add(1, std::memory_order_relaxed);
+    }
     if (options.link && parent && parent->rt == rt) link_new_child(*parent, *p);
     pid id = p->self_pid();
     make_ready(p);

@@ -128,6 +128,32 @@ struct process_control {
                 return old == inbox_state::parked ? push_result::woke : push_result::queued;
         }
     }
+    // push_checked() for a message (signal_kind::message). When the owner is parked, its inbox
+    // is empty: the sender that takes the wake-up (parked -> empty) owns the process until it
+    // makes it runnable, so it appends the message straight to the message list, and the owner
+    // finds it there without emptying its inbox (one atomic instruction fewer per message).
+    // The parking CAS and this one order the owner's last use of the list before the append;
+    // making it runnable orders the append before its next.
+    push_result push_message_checked(envelope* e, std::uint32_t expected_serial) noexcept {
+        std::uintptr_t old = inbox.load(std::memory_order_acquire);
+        for (;;) {
+            if (old == inbox_state::closed ||
+                serial.load(std::memory_order_relaxed) != expected_serial)
+                return push_result::closed;
+            if (old == inbox_state::parked) {
+                if (inbox.compare_exchange_weak(old, inbox_state::empty, std::memory_order_acq_rel,
+                                                std::memory_order_acquire)) {
+                    messages.push_back(e);
+                    return push_result::woke;
+                }
+                continue;
+            }
+            e->next = reinterpret_cast<envelope*>(old);
+            if (inbox.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(e),
+                                            std::memory_order_acq_rel, std::memory_order_acquire))
+                return push_result::queued;
+        }
+    }
     // The owner takes everything queued, oldest first.
     envelope* take_all() noexcept { return reverse(inbox.exchange(0, std::memory_order_acquire)); }
     // The owner ends: nothing more can be queued; returns what was, oldest first.

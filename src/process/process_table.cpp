@@ -7,7 +7,7 @@
 namespace erl::detail {
 
 process_table::process_table(std::size_t max_processes)
-    : max_processes_(max_processes), max_chunks_((max_processes + chunk_size - 1) / chunk_size),
+    : max_chunks_((max_processes + chunk_size - 1) / chunk_size),
       chunks_(new std::atomic<process_control*>[max_chunks_]) {
     for (std::size_t i = 0; i < max_chunks_; ++i)
         chunks_[i].store(nullptr);
@@ -71,8 +71,6 @@ std::uint32_t process_table::take_global(slot_cache* cache) {
 }
 
 process_control* process_table::allocate(slot_cache* cache) {
-    if (in_use_.load(std::memory_order_relaxed) >= max_processes_)
-        throw std::length_error("erl::spawn: system_limit (too many processes)");
     std::uint32_t number;
     if (cache && cache->free.empty() &&
         (cache->retired.size() >= cache_batch || !cache->waiting.empty()))
@@ -84,7 +82,6 @@ process_control* process_table::allocate(slot_cache* cache) {
         std::lock_guard lock(mutex_);
         number = take_global(cache);
     }
-    in_use_.fetch_add(1, std::memory_order_relaxed);
     process_control* p = at(number);
     p->number = number;
     p->serial.store(p->serial.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -112,7 +109,6 @@ void process_table::release(process_control* p, slot_cache* cache) noexcept {
     p->has_name = false;
     p->timers_to_me.store(0, std::memory_order_relaxed);
     p->wait_timer = timer_entry{};
-    in_use_.fetch_sub(1, std::memory_order_relaxed);
     try {
         if (cache) {
             cache->retired.push_back(p->number);

@@ -48,7 +48,8 @@ class process_table {
     }
 
     // A fresh block holding one reference (the process's own), with a new serial. Throws
-    // std::length_error (Erlang's system_limit) when max_processes are alive.
+    // std::length_error (Erlang's system_limit) when every slot is taken (max_processes rounded
+    // up to a whole chunk; the runtime checks max_processes itself: spawn_process).
     process_control* allocate(slot_cache* cache);
     // Retires a block whose last reference is gone. `cache`: the calling scheduler's, if any.
     void release(process_control* p, slot_cache* cache) noexcept;
@@ -81,13 +82,11 @@ class process_table {
 
     std::vector<const std::atomic<std::uint64_t>*> clocks_;
     slot_cache global_retired_; // retirements from plain threads; guarded by mutex_
-    std::size_t max_processes_;
     std::size_t max_chunks_;
     std::unique_ptr<std::atomic<process_control*>[]> chunks_;
     std::mutex mutex_;
     std::vector<std::uint32_t> free_;
     std::atomic<std::uint32_t> fresh_{0}; // slots ever handed out
-    std::atomic<std::size_t> in_use_{0};
 };
 
 } // namespace erl::detail

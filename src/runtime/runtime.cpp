@@ -188,13 +188,14 @@ runtime_statistics runtime::statistics() const {
         s.registered_names = rt.names.size();
     }
     s.blocking_jobs = rt.blocking.jobs();
-    s.spawned_total = rt.spawned_total.load();
+    s.spawned_total = rt.spawned_total.load(); // from plain threads
     std::uint64_t taken = 0, returned = 0;
     // Read while the schedulers run (a snapshot, like the counts above): a stack taken on one
     // scheduler may come back on another just as it is read.
     for (auto& sched : rt.schedulers) {
         returned += sched->stacks.returned.load(std::memory_order_relaxed);
         taken += sched->stacks.taken.load(std::memory_order_relaxed);
+        s.spawned_total += sched->spawned.load(std::memory_order_relaxed);
     }
     s.stacks = taken > returned ? std::size_t(taken - returned) : 0;
     return s;

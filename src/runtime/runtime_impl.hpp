@@ -16,10 +16,10 @@
 #include <erl/runtime.hpp>
 
 #include "context/stack_pool.hpp"
-#include "io/poller.hpp"
-#include "runtime/remote.hpp"
 #include "io/blocking_pool.hpp"
+#include "io/poller.hpp"
 #include "process/process_table.hpp"
+#include "runtime/remote.hpp"
 #include "scheduler/scheduler.hpp"
 
 namespace erl::detail {
@@ -42,9 +42,9 @@ struct runtime_impl {
 
     // Life and death.
     std::atomic<std::size_t> live{0};
-    std::atomic<std::size_t> system_live{0}; // of which runtime services (spawn_options::system)
-    std::atomic<std::size_t> spawned_total{0};
-    std::atomic<bool> stopping{false}; // shutdown began: no new processes
+    std::atomic<std::size_t> system_live{0};   // of which runtime services (spawn_options::system)
+    std::atomic<std::size_t> spawned_total{0}; // by plain threads (schedulers count their own)
+    std::atomic<bool> stopping{false};         // shutdown began: no new processes
     std::atomic<bool> threads_exit{false};
     std::mutex wait_mutex;
     std::condition_variable wait_cv;
