@@ -88,10 +88,7 @@ void deliver(const pid& to, envelope* raw, message_to_term convert) {
             // The hot path, a process sending within its runtime: push_local without the checks
             // it needs for other callers.
             process_control* p = rt.table.at(to.number());
-            push_result r = !p ? push_result::closed
-                            : raw->kind == signal_kind::message
-                                ? p->push_message_checked(raw, to.serial())
-                                : p->push_checked(raw, to.serial());
+            push_result r = p ? p->push_checked(raw, to.serial()) : push_result::closed;
             if (r == push_result::queued) {
                 pace_sender(*self, *p);
             } else if (r == push_result::woke) {

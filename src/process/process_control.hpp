@@ -116,42 +116,27 @@ struct process_control {
     // push() for a sender that holds no reference, only a pid: valid while the slot cannot be
     // reused under it (a scheduler thread, inside a time slice: process_table.hpp). The serial is
     // checked after reading the inbox, whose reset on reuse is a release store.
+    // A message (signal_kind::message) to a parked owner skips the inbox: the owner's inbox is
+    // empty then, and the sender that takes the wake-up (parked -> empty) owns the process until
+    // it makes it runnable, so it appends the message straight to the message list; the owner
+    // finds it there without emptying its inbox (one atomic instruction fewer per message). The
+    // parking CAS and this one order the owner's last use of the list before the append; making
+    // it runnable orders the append before its next.
     push_result push_checked(envelope* e, std::uint32_t expected_serial) noexcept {
         std::uintptr_t old = inbox.load(std::memory_order_acquire);
         for (;;) {
             if (old == inbox_state::closed ||
                 serial.load(std::memory_order_relaxed) != expected_serial)
                 return push_result::closed;
-            e->next = old == inbox_state::parked ? nullptr : reinterpret_cast<envelope*>(old);
-            if (inbox.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(e),
-                                            std::memory_order_acq_rel, std::memory_order_acquire))
+            bool direct = old == inbox_state::parked && e->kind == signal_kind::message;
+            std::uintptr_t now = direct ? inbox_state::empty : reinterpret_cast<std::uintptr_t>(e);
+            if (!direct)
+                e->next = old == inbox_state::parked ? nullptr : reinterpret_cast<envelope*>(old);
+            if (inbox.compare_exchange_weak(old, now, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+                if (direct) messages.push_back(e);
                 return old == inbox_state::parked ? push_result::woke : push_result::queued;
-        }
-    }
-    // push_checked() for a message (signal_kind::message). When the owner is parked, its inbox
-    // is empty: the sender that takes the wake-up (parked -> empty) owns the process until it
-    // makes it runnable, so it appends the message straight to the message list, and the owner
-    // finds it there without emptying its inbox (one atomic instruction fewer per message).
-    // The parking CAS and this one order the owner's last use of the list before the append;
-    // making it runnable orders the append before its next.
-    push_result push_message_checked(envelope* e, std::uint32_t expected_serial) noexcept {
-        std::uintptr_t old = inbox.load(std::memory_order_acquire);
-        for (;;) {
-            if (old == inbox_state::closed ||
-                serial.load(std::memory_order_relaxed) != expected_serial)
-                return push_result::closed;
-            if (old == inbox_state::parked) {
-                if (inbox.compare_exchange_weak(old, inbox_state::empty, std::memory_order_acq_rel,
-                                                std::memory_order_acquire)) {
-                    messages.push_back(e);
-                    return push_result::woke;
-                }
-                continue;
             }
-            e->next = reinterpret_cast<envelope*>(old);
-            if (inbox.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(e),
-                                            std::memory_order_acq_rel, std::memory_order_acquire))
-                return push_result::queued;
         }
     }
     // The owner takes everything queued, oldest first.
