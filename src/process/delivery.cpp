@@ -29,9 +29,13 @@ inline void pace_sender(process_control& self, process_control& to) noexcept {
     std::uint32_t queued = to.arrivals.load(std::memory_order_relaxed) + 1;
     to.arrivals.store(queued, std::memory_order_relaxed);
     std::size_t backlog = queued + to.messages.size();
-    if (backlog > backlog_free) [[unlikely]]
-        self.reductions -=
-            std::int32_t(std::min<std::size_t>(backlog >> backlog_cost_shift, 1u << 20));
+    if (backlog <= backlog_free || self.reductions <= 2) [[likely]]
+        return;
+    // The cost may end the time slice, but never during this send: the sender gives way at its
+    // next reduction, so one that sends and ends (a worker reporting back) is not switched out
+    // and in again only to return.
+    auto cost = std::int32_t(std::min<std::size_t>(backlog >> backlog_cost_shift, 1u << 20));
+    self.reductions = std::max(self.reductions - cost, 2);
 }
 
 // Pushes `e` to `to` of runtime `rt`; false when `to` is not alive (e is then destroyed).
