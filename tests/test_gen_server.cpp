@@ -369,7 +369,10 @@ TEST_CASE("gen_server: deferred reply from another process", "[gen_server]") {
         CHECK(erl::call(c, noreply_timeout{}) == -1);
         CHECK(erl::call(c, get_log{}) == std::vector<std::string>{"timeout"});
         // A reply of the wrong type is refused by erl::reply.
-        erl::from f{erl::self(), erl::make_ref(), std::make_shared<erl::detail::call_slot>(), {}};
+        erl::from f{erl::self(),
+                    erl::make_ref(),
+                    erl::detail::slot_ref::adopt(erl::detail::call_slot::make_alone(1)),
+                    {}};
         f.slot->reply_type = erl::detail::type_key_of<int>();
         CHECK_THROWS_AS(erl::reply(f, std::string("x")), erl::badarg);
         CHECK(erl::reply(f, 1));

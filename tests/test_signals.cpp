@@ -602,3 +602,36 @@ TEST_CASE("concurrent link/monitor/exit races across schedulers", "[signals][rac
     CHECK(s.links == 0);
     CHECK(s.monitors == 0);
 }
+
+// The monitor count is kept per scheduler and summed when read: monitors made on one scheduler
+// and removed on another must still add up, while they exist and after.
+TEST_CASE("statistics count live monitors across schedulers", "[signals][race]") {
+    erl::runtime rt({.schedulers = 2});
+    rt.run([&] {
+        erl::pid me = erl::self();
+        erl::pid target = erl::spawn([] { erl::receive([](int) {}); });
+        const int n = 1000;
+        std::vector<erl::pid> watchers;
+        for (int i = 0; i < n; ++i)
+            watchers.push_back(erl::spawn([me, target] {
+                erl::ref r = erl::monitor(target);
+                erl::send(me, erl::self());
+                erl::receive([](int) {});
+                erl::yield(); // maybe on the other scheduler now
+                erl::demonitor(r);
+                erl::send(me, 0);
+            }));
+        for (int i = 0; i < n; ++i)
+            erl::receive([](erl::pid) {});
+        // Each monitor is one entry in the watcher's table and one in the target's; the
+        // target takes the requests in when it next runs.
+        erl::sleep_for(20ms);
+        CHECK(rt.statistics().monitors == std::size_t(2 * n));
+        for (auto& w : watchers)
+            erl::send(w, 1);
+        for (int i = 0; i < n; ++i)
+            erl::receive([](int) {});
+        erl::send(target, 1);
+    });
+    CHECK(rt.statistics().monitors == 0);
+}

@@ -33,6 +33,7 @@
 
 #include <erl/atom.hpp>
 #include <erl/detail/call_signal.hpp>
+#include <erl/detail/call_slot.hpp>
 #include <erl/exit_reason.hpp>
 #include <erl/message.hpp>
 #include <erl/monitor.hpp>
@@ -118,23 +119,6 @@ constexpr std::string_view type_name() noexcept {
     return type_name_v<T>;
 }
 
-// The rendezvous of one call from C++ (see the top of this file).
-struct call_slot {
-    enum : std::uint8_t { waiting, replied, abandoned };
-    std::atomic<std::uint8_t> state{waiting};
-    type_key reply_type = nullptr; // what the caller expects
-    std::string_view reply_type_name;
-    // True when the replier may send: the caller has not given up.
-    bool claim() noexcept {
-        std::uint8_t w = waiting;
-        return state.compare_exchange_strong(w, replied, std::memory_order_acq_rel);
-    }
-    bool abandon() noexcept {
-        std::uint8_t w = waiting;
-        return state.compare_exchange_strong(w, abandoned, std::memory_order_acq_rel);
-    }
-};
-
 // The reply messages. `demonitored`: the server sent it and has removed the caller's monitor.
 template <typename R>
 struct gen_reply {
@@ -167,8 +151,8 @@ bool send_reply(const pid& caller, call_slot& slot, envelope_ptr e) {
 struct from {
     pid caller;
     ref tag;
-    std::shared_ptr<detail::call_slot> slot; // null for a term caller
-    term term_tag;                           // the Tag of a term caller
+    detail::slot_ref slot; // null for a term caller
+    term term_tag;         // the Tag of a term caller
 
     bool is_term_caller() const noexcept { return slot == nullptr; }
 };
@@ -264,30 +248,53 @@ inline bool reply_error(const from& f, exit_reason reason) {
 template <typename R>
 struct pending_call {
     ref tag;
-    std::shared_ptr<call_slot> slot;
+    slot_ref slot;
     mailbox_mark mark;
     pid server;
 };
 
 struct no_payload {};
 
-// One call's request, in one allocation (made by make_shared, with its count): the reply slot,
-// the signal that carries the monitor and the request, the request message (M) and what the
-// message refers to (P: a typed request's job). The `from` inside the message keeps the block
-// alive while the request exists; the caller's pending_call, while the call is outstanding;
-// copies of that `from`, while someone may still reply.
+// One call's request, in one allocation: the reply slot (with its count), the signal that
+// carries the monitor and the request, the request message (M) and what the message refers to
+// (P: a typed request's job). The `from` inside the message keeps the block alive while the
+// request exists; the caller's pending_call, while the call is outstanding; copies of that
+// `from`, while someone may still reply. It is made with those first two owners, in message
+// memory (the scheduler's cache of freed blocks: cheaper than malloc, freed on any thread).
 template <typename M, typename P>
-struct call_block {
-    call_slot slot;
+struct call_block final : call_slot {
     call_signal signal;
     P payload;
     alignas(message_envelope<M>) unsigned char message[sizeof(message_envelope<M>)];
 
-    explicit call_block(P p) : payload(std::move(p)) {}
+    explicit call_block(P p) : call_slot(2, &free_block), payload(std::move(p)) {}
+    static constexpr bool cached = alignof(call_block) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+    static call_block* make(P p) {
+        if constexpr (cached) {
+            void* m = allocate_message(sizeof(call_block));
+            try {
+                return ::new (m) call_block(std::move(p));
+            } catch (...) {
+                free_message(m, sizeof(call_block));
+                throw;
+            }
+        } else {
+            return new call_block(std::move(p));
+        }
+    }
+    static void free_block(call_slot* s) noexcept {
+        auto* b = static_cast<call_block*>(s);
+        if constexpr (cached) {
+            b->~call_block();
+            free_message(b, sizeof(call_block));
+        } else {
+            delete b;
+        }
+    }
     // The message's `destroy`: ends it in place; the block goes with its last owner, only after.
     static void destroy_message(envelope* e) noexcept {
         auto* m = static_cast<message_envelope<M>*>(e);
-        std::shared_ptr<call_slot> keep = std::move(m->value.f.slot);
+        slot_ref keep = std::move(m->value.f.slot);
         m->~message_envelope<M>();
     }
 };
@@ -312,20 +319,17 @@ pending_call<R> start_call(const server_ref& t, std::string_view operation, Make
     pc.mark = mark_mailbox();
     pc.tag = make_ref();
     pc.server = *server;
-    auto b = std::make_shared<block>(std::move(payload));
-    call_slot* slot = &b->slot;
+    block* b = block::make(std::move(payload));
+    pc.slot = slot_ref::adopt(b);              // the block's two first owners: the caller...
+    slot_ref for_request = slot_ref::adopt(b); // ...and the request
     call_signal* signal = &b->signal;
-    void* where = b->message;
-    P& job = b->payload;
-    slot->reply_type = type_key_of<R>();
-    slot->reply_type_name = type_name<R>();
-    pc.slot = std::shared_ptr<call_slot>(b, slot);
-    auto* msg = ::new (where) message_envelope<M>(
-        std::in_place,
-        make_msg(from{me, pc.tag, std::shared_ptr<call_slot>(std::move(b), slot), term()}, job));
+    b->reply_type = type_key_of<R>();
+    b->reply_type_name = type_name<R>();
+    auto* msg = ::new (static_cast<void*>(b->message)) message_envelope<M>(
+        std::in_place, make_msg(from{me, pc.tag, std::move(for_request), term()}, b->payload));
     msg->destroy = &block::destroy_message;
-    signal->from = me;
-    signal->id = pc.tag;
+    signal->from = &msg->value.f.caller;
+    signal->id = &msg->value.f.tag;
     signal->message = msg;
     signal->destroy = &call_signal::destroy_message;
     send_call_signal(*server, envelope_ptr(signal));

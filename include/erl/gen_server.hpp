@@ -264,14 +264,19 @@ class server : public server_ref {
 namespace detail {
 
 // A call as it travels: the request, with the code that runs it in an S (made by the caller,
-// who knows S and Req).
+// who knows S and Req). One pointer to constant data and a function rather than virtual
+// functions: the server reads the types on every call (a plain load, not a call), and the job
+// lives and dies inside the request's call_block, so it needs no virtual destructor either.
 struct call_job {
-    virtual ~call_job() = default;
-    virtual type_key server_type() const noexcept = 0;
-    virtual std::string_view request_type() const noexcept = 0;
-    // Runs handle_call; sends the reply unless there is none yet or it must wait for terminate
-    // (then `late_reply` sends it).
-    virtual server_result run(void* server, const from& f, std::function<void()>& late_reply) = 0;
+    struct kind {
+        type_key server_type;
+        std::string_view request_type;
+        // Runs handle_call; sends the reply unless there is none yet or it must wait for
+        // terminate (then `late_reply` sends it).
+        server_result (*run)(call_job& self, void* server, const from& f,
+                             std::function<void()>& late_reply);
+    };
+    const kind* what;
 };
 struct gen_call_msg {
     from f;
@@ -330,12 +335,15 @@ server_result run_call(S& s, Req&& req, const from& f, std::function<void()>& la
 template <typename S, typename Req>
 struct call_job_of final : call_job {
     Req req;
-    explicit call_job_of(Req r) : req(std::move(r)) {}
-    type_key server_type() const noexcept override { return type_key_of<S>(); }
-    std::string_view request_type() const noexcept override { return type_name<Req>(); }
-    server_result run(void* server, const from& f, std::function<void()>& late) override {
-        return run_call(*static_cast<S*>(server), std::move(req), f, late);
+    explicit call_job_of(Req r) : call_job{&kind_of}, req(std::move(r)) {}
+    call_job_of(call_job_of&& o) noexcept(std::is_nothrow_move_constructible_v<Req>)
+        : call_job(o), req(std::move(o.req)) {}
+    static server_result run_job(call_job& self, void* server, const from& f,
+                                 std::function<void()>& late) {
+        return run_call(*static_cast<S*>(server), std::move(static_cast<call_job_of&>(self).req), f,
+                        late);
     }
+    static constexpr kind kind_of{type_key_of<S>(), type_name<Req>(), &run_job};
 };
 
 template <typename S, typename Msg>
@@ -471,15 +479,17 @@ class server_loop {
     }
 
     void handle_call_msg(gen_call_msg& m) {
-        last_ = {"call", m.job->request_type(), m.f.caller};
-        trace_event("got call {} from {}", m.job->request_type(), m.f.caller);
-        if (m.job->server_type() != type_key_of<S>()) {
+        call_job& job = *m.job;
+        const call_job::kind& k = *job.what;
+        last_ = {"call", k.request_type, m.f.caller};
+        trace_event("got call {} from {}", k.request_type, m.f.caller);
+        if (k.server_type != type_key_of<S>()) {
             reply_error(m.f, bad_call_reason(fmt::format("{} sent to a server of type {}",
-                                                         m.job->request_type(), type_name<S>())));
+                                                         k.request_type, type_name<S>())));
             return;
         }
         std::function<void()> late;
-        server_result r = guarded([&] { return m.job->run(&s_, m.f, late); });
+        server_result r = guarded([&] { return k.run(job, &s_, m.f, late); });
         apply(std::move(r), std::move(late));
     }
 
@@ -990,7 +1000,7 @@ send_request(const server<S>& srv, Req&& request) {
         detail::pending_call<R> pc;
         pc.mark = mark_mailbox();
         pc.tag = monitor(srv.name());
-        pc.slot = std::make_shared<detail::call_slot>();
+        pc.slot = detail::slot_ref::adopt(detail::call_slot::make_alone(1));
         return request_id<R>(std::move(pc));
     }
     return request_id<R>(detail::start_call<R>(

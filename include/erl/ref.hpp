@@ -38,7 +38,11 @@ class ref {
     bool is_local() const noexcept;
 
     friend bool operator==(const ref& a, const ref& b) noexcept {
-        return a.node_ == b.node_ && a.creation_ == b.creation_ && a.words_ == b.words_;
+        // Word by word, not std::array's ==: that is a call to memcmp for five words, and refs
+        // are compared on every call's reply and monitor look-up.
+        return a.words_[0] == b.words_[0] && a.words_[1] == b.words_[1] &&
+               a.words_[2] == b.words_[2] && a.words_[3] == b.words_[3] &&
+               a.words_[4] == b.words_[4] && a.creation_ == b.creation_ && a.node_ == b.node_;
     }
     // Erlang's order: node (name, then creation), then the words, most significant first.
     friend std::strong_ordering operator<=>(const ref& a, const ref& b) noexcept {

@@ -618,7 +618,7 @@ ref monitor(const remote_name& target) {
     handle_signals(p);
     ref id = make_ref();
     signals_of(p).monitoring.emplace(id, name_placeholder(target.node));
-    p.rt->monitor_count.fetch_add(1, std::memory_order_relaxed);
+    count_monitors(p, 1);
     s.route_control(target.node, ctl::monitor_p{p.self_pid(), term(target.name), id});
     return id;
 }

@@ -51,6 +51,7 @@ runtime_impl::runtime_impl(const runtime_options& o)
     options.schedulers = n;
     install_overflow_handler();
     if (options.distribution) remote = dist::make_node_service(*this, *options.distribution);
+    monitor_count.resize(n);
     for (unsigned i = 0; i < n; ++i)
         schedulers.push_back(std::make_unique<scheduler>(*this, i));
     std::vector<const std::atomic<std::uint64_t>*> clocks;
@@ -178,7 +179,7 @@ runtime_statistics runtime::statistics() const {
     runtime_statistics s;
     s.processes = rt.live.load() - rt.system_live.load();
     s.links = std::size_t(std::max<std::int64_t>(0, rt.link_count.load()));
-    s.monitors = std::size_t(std::max<std::int64_t>(0, rt.monitor_count.load()));
+    s.monitors = std::size_t(std::max<std::int64_t>(0, rt.monitor_count.sum()));
     {
         std::lock_guard lock(rt.timers_mutex);
         s.pending_timers = rt.timers_by_ref.size();

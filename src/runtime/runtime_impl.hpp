@@ -19,6 +19,7 @@
 #include "io/blocking_pool.hpp"
 #include "io/poller.hpp"
 #include "process/process_table.hpp"
+#include "runtime/per_scheduler_counter.hpp"
 #include "runtime/remote.hpp"
 #include "scheduler/scheduler.hpp"
 
@@ -54,7 +55,9 @@ struct runtime_impl {
 
     // Signals bookkeeping (for statistics: nothing may leak).
     std::atomic<std::int64_t> link_count{0};
-    std::atomic<std::int64_t> monitor_count{0};
+    // Monitor table entries (both sides), changed by every monitor, demonitor and call: one
+    // cell per scheduler (see count_monitors in signals/signals.hpp).
+    per_scheduler_counter monitor_count;
 
     // Registered names.
     std::mutex names_mutex;

@@ -18,7 +18,7 @@ ref monitor_impl(process_control& p, const pid& target, atom name) {
     const pid self = p.self_pid();
     ref id = make_ref();
     signals_of(p).monitoring.emplace(id, target);
-    p.rt->monitor_count.fetch_add(1, std::memory_order_relaxed);
+    count_monitors(p, 1);
     bool sent =
         target && send_signal(*p.rt, target,
                               envelope_ptr(new monitor_signal(self, id, signal_kind::monitor)));
@@ -51,7 +51,7 @@ bool demonitor(const ref& id, demonitor_option option) {
             active = true;
             pid target = m->other;
             p.signals->monitoring.erase(id);
-            p.rt->monitor_count.fetch_sub(1, std::memory_order_relaxed);
+            count_monitors(p, -1);
             send_signal(*p.rt, target,
                         envelope_ptr(new monitor_signal(p.self_pid(), id, signal_kind::demonitor)));
         }
@@ -72,9 +72,9 @@ bool demonitor(const ref& id, demonitor_option option) {
 
 void detail::send_call_signal(const pid& target, envelope_ptr s) {
     auto& p = require_process("call");
-    const ref id = static_cast<call_signal&>(*s).id;
+    const ref id = *static_cast<call_signal&>(*s).id;
     signals_of(p).monitoring.emplace(id, target);
-    p.rt->monitor_count.fetch_add(1, std::memory_order_relaxed);
+    count_monitors(p, 1);
     if (!send_signal(*p.rt, target, std::move(s))) {
         // No such process: DOWN noproc, queued behind what is already there (as monitor()).
         p.push(make_down_signal({id, target, exit_reason::noproc(), atom()}).release());
@@ -85,14 +85,13 @@ void detail::send_call_signal(const pid& target, envelope_ptr s) {
 bool detail::drop_monitor_on_self(const ref& id) noexcept {
     process_control* p = current_process();
     if (!p || !p->signals || !p->signals->monitored_by.erase(id)) return false;
-    p->rt->monitor_count.fetch_sub(1, std::memory_order_relaxed);
+    count_monitors(*p, -1);
     return true;
 }
 
 void detail::forget_monitor(const ref& id) noexcept {
     process_control* p = current_process();
-    if (p && p->signals && p->signals->monitoring.erase(id))
-        p->rt->monitor_count.fetch_sub(1, std::memory_order_relaxed);
+    if (p && p->signals && p->signals->monitoring.erase(id)) count_monitors(*p, -1);
 }
 
 } // namespace erl

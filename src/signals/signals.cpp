@@ -85,22 +85,19 @@ void handle_signal(process_control& p, envelope* raw) {
     }
     case signal_kind::monitor: {
         auto& s = static_cast<monitor_signal&>(*e);
-        if (signals_of(p).monitored_by.emplace(s.id, s.from))
-            rt.monitor_count.fetch_add(1, std::memory_order_relaxed);
+        if (signals_of(p).monitored_by.emplace(s.id, s.from)) count_monitors(p, 1);
         break;
     }
     case signal_kind::call: {
         // The caller's monitor first, then its request joins the mailbox.
         auto& s = static_cast<call_signal&>(*e);
-        if (signals_of(p).monitored_by.emplace(s.id, s.from))
-            rt.monitor_count.fetch_add(1, std::memory_order_relaxed);
+        if (signals_of(p).monitored_by.emplace(*s.id, *s.from)) count_monitors(p, 1);
         p.messages.push_back(std::exchange(s.message, nullptr));
         break;
     }
     case signal_kind::demonitor: {
         auto& s = static_cast<monitor_signal&>(*e);
-        if (p.signals && p.signals->monitored_by.erase(s.id))
-            rt.monitor_count.fetch_sub(1, std::memory_order_relaxed);
+        if (p.signals && p.signals->monitored_by.erase(s.id)) count_monitors(p, -1);
         break;
     }
     case signal_kind::down: {
@@ -108,7 +105,7 @@ void handle_signal(process_control& p, envelope* raw) {
         // A DOWN for a monitor the process has dropped (demonitor raced with the death) is
         // not delivered, as in Erlang.
         if (!p.signals || p.signals->monitoring.erase(m.id) == 0) break;
-        rt.monitor_count.fetch_sub(1, std::memory_order_relaxed);
+        count_monitors(p, -1);
         e->kind = signal_kind::message;
         p.messages.push_back(e.release());
         break;
@@ -193,7 +190,7 @@ void answer_for_dead(runtime_impl& rt, const pid& dead, envelope_ptr e) {
     }
     case signal_kind::call: { // the request is dropped with the signal
         auto& s = static_cast<call_signal&>(*e);
-        send_signal(rt, s.from, make_down_signal({s.id, dead, exit_reason::noproc(), atom()}));
+        send_signal(rt, *s.from, make_down_signal({*s.id, dead, exit_reason::noproc(), atom()}));
         break;
     }
     case signal_kind::info: {
@@ -241,11 +238,11 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
             rest->destroy(rest);
         } else if (rest->kind == signal_kind::demonitor && p.signals) {
             auto* s = static_cast<monitor_signal*>(rest);
-            if (p.signals->monitored_by.erase(s->id)) rt.monitor_count.fetch_sub(1);
+            if (p.signals->monitored_by.erase(s->id)) count_monitors(p, -1);
             rest->destroy(rest);
         } else if (rest->kind == signal_kind::down && p.signals) {
             auto* d = static_cast<message_envelope<down_msg>*>(rest);
-            if (p.signals->monitoring.erase(d->value.id)) rt.monitor_count.fetch_sub(1);
+            if (p.signals->monitoring.erase(d->value.id)) count_monitors(p, -1);
             rest->destroy(rest);
         } else if (rest->kind == signal_kind::adopt) {
             // Handed to us as we died: released like the rest of what we own (below).
@@ -278,8 +275,7 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
             // Out of memory while dying: the peers lose a signal, the runtime goes on.
         }
         rt.link_count.fetch_sub(std::int64_t(s.links.size()), std::memory_order_relaxed);
-        rt.monitor_count.fetch_sub(std::int64_t(s.monitored_by.size() + s.monitoring.size()),
-                                   std::memory_order_relaxed);
+        count_monitors(p, -std::int64_t(s.monitored_by.size() + s.monitoring.size()));
         s.links.clear();
         s.monitored_by.clear();
         s.monitoring.clear();

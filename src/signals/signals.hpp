@@ -13,6 +13,7 @@
 #include <erl/ref.hpp>
 
 #include "process/process_control.hpp"
+#include "runtime/runtime_impl.hpp"
 #include "signals/monitor_table.hpp"
 
 namespace erl::detail {
@@ -36,6 +37,12 @@ struct signal_state {
 };
 
 signal_state& signals_of(process_control& p);
+
+// Changes the runtime's count of monitor table entries; from code running in `p` (so on the
+// thread of p's scheduler, which owns the counter's cell).
+inline void count_monitors(process_control& p, std::int64_t delta) noexcept {
+    p.rt->monitor_count.add(p.sched->index, delta);
+}
 
 struct exit_signal final : envelope {
     pid from;

@@ -16,9 +16,12 @@ namespace erl::detail {
 // can be handled, and the request keeps its place among the caller's other signals. A server
 // that has already ended answers it as a monitor request (DOWN noproc). Whoever makes one sets
 // `destroy` to free its own storage; destroying it before it was taken in destroys the message.
+// `from` and `id` point into the message (its caller and tag: the same values, kept once, which
+// keeps a whole request small enough for the scheduler's message cache); they are read only
+// while the signal still holds the message.
 struct call_signal : envelope {
-    pid from;
-    ref id;
+    const pid* from = nullptr;
+    const ref* id = nullptr;
     envelope* message = nullptr;
 
     call_signal() noexcept { kind = signal_kind::call; }
