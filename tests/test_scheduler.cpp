@@ -106,6 +106,47 @@ TEST_CASE("a busy process does not starve a pinger on the same scheduler", "[sch
     CHECK(pongs == 1000);
 }
 
+TEST_CASE("busy pairs spread evenly over the schedulers", "[scheduler][balance]") {
+    // Four pairs of processes keep each other busy on two schedulers. No scheduler ever runs
+    // dry, so stealing alone would leave whatever split the start gave (often 3:1); periodic
+    // balancing must bring it to 2:2. Each ping reports where it runs every 2,000 round trips.
+    erl::runtime rt({.schedulers = 2});
+    std::atomic<bool> stop{false};
+    bool even = false;
+    rt.run([&] {
+        erl::pid main_pid = erl::self();
+        for (int pair = 0; pair < 4; ++pair) {
+            erl::spawn([&stop, main_pid, pair] {
+                erl::pid pong = erl::spawn([] {
+                    while (auto from = erl::receive([](erl::pid p) { return p; }))
+                        erl::send(from, 0);
+                });
+                for (long i = 1; !stop; ++i) {
+                    erl::send(pong, erl::self());
+                    erl::receive([](int) {});
+                    if (i % 2000 == 0)
+                        erl::send(main_pid, std::pair<int, unsigned>(pair, erl::scheduler_id()));
+                }
+                erl::send(pong, erl::pid());
+            });
+        }
+        unsigned where[4] = {0, 0, 0, 0};
+        auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (!even && std::chrono::steady_clock::now() < deadline) {
+            auto [pair, id] = erl::receive([](std::pair<int, unsigned> r) { return r; });
+            where[pair] = id;
+            int on_first = 0, known = 0;
+            for (unsigned w : where) {
+                known += w != 0;
+                on_first += w == 1;
+            }
+            even = known == 4 && on_first == 2;
+        }
+        stop = true;
+    });
+    CHECK(even);
+}
+
 // Processes that wait for each other switch straight from one to the next (a handoff) without
 // passing through the scheduler loop; the loop's own duties must still come round.
 TEST_CASE("timers fire while processes hand off to each other without pause",

@@ -105,6 +105,11 @@ void yield();
 // Whether `p` is a live process of this program (a dead or remote pid gives false).
 bool is_alive(const pid& p);
 
+// The scheduler thread running the caller, numbered from 1 like Erlang's
+// erlang:system_info(scheduler_id); 0 on a plain thread. A process may move to another
+// scheduler at any call that can suspend, so this is a snapshot.
+unsigned scheduler_id() noexcept;
+
 namespace detail {
 // Unwinds a hibernating process's stack; like exit_exception, not a std::exception.
 struct hibernate_exception {};

@@ -460,6 +460,11 @@ void yield() {
     detail::handle_signals(p);
 }
 
+unsigned scheduler_id() noexcept {
+    detail::scheduler* s = detail::current_scheduler();
+    return s ? s->index + 1 : 0;
+}
+
 bool is_alive(const pid& id) {
     bool alive = false;
     auto check = [&](detail::runtime_impl& rt) {

@@ -37,7 +37,9 @@ inline constexpr std::uintptr_t closed = 2;
 
 enum class push_result { queued, woke, closed };
 
-struct process_control {
+// Cache-line aligned: processes that run on different schedulers must not share a line (their
+// inboxes and reductions are written at every message).
+struct alignas(64) process_control {
     // --- read and written by other threads ---
     std::atomic<std::uint32_t> refs{0};
     std::atomic<std::uint32_t> serial{0};
@@ -53,6 +55,9 @@ struct process_control {
     atom registered_name;                        // guarded by runtime_impl::names_mutex
     bool has_name = false;                       // guarded by runtime_impl::names_mutex
     std::atomic<std::uint32_t> timers_to_me{0};  // send_after timers aimed at this process
+    // (The process's own, like the fields below; here because it fills what would be padding,
+    // keeping the block at five cache lines.)
+    std::int32_t reductions = 0; // left in this time slice
 
     // --- the process's own, or its scheduler's while it is switched out ---
     execution_context ctx;
@@ -76,7 +81,6 @@ struct process_control {
     void* next_closure = nullptr;
     void (*next_run)(void*) = nullptr;
     void (*next_destroy)(void*) noexcept = nullptr;
-    std::int32_t reductions = 0;
     std::uint64_t reductions_total = 0;
     message_list messages;
     timer_entry wait_timer;                // the receive timeout

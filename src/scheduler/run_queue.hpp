@@ -32,7 +32,7 @@ class scheduling_algorithm {
 // instruction; only while some scheduler is idle does new work go to the shared, stealable list
 // (and work from other threads always does). The owner serves the shared list regularly too, so
 // nothing waits there for ever.
-class fifo_work_sharing final : public scheduling_algorithm {
+class alignas(64) fifo_work_sharing final : public scheduling_algorithm {
   public:
     explicit fifo_work_sharing(const std::atomic<int>& idle_schedulers) noexcept
         : idle_(idle_schedulers) {}

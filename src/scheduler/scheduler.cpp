@@ -15,7 +15,6 @@
 #include "signals/signals.hpp"
 
 namespace erl::detail {
-
 namespace {
 // initial-exec: one %fs-relative load, no __tls_get_addr call, also when built as PIC.
 thread_local scheduler* tl_scheduler __attribute__((tls_model("initial-exec"))) = nullptr;
@@ -106,6 +105,7 @@ void scheduler::loop() {
         ++dispatches_;
         if (dispatches_ - timers_seen_at_ >= timer_check_interval) fire_timers();
         if (dispatches_ - io_seen_at_ >= io_check_interval) poll_io();
+        if (dispatches_ - balanced_at_ >= balance_interval) balance();
         if (process_control* p = find_work()) {
             run(p);
             continue;
@@ -254,6 +254,34 @@ void scheduler::fire_timers() {
         delete e;
     }
     due_.clear();
+}
+
+void scheduler::balance() noexcept {
+    // Stealing only helps a scheduler that runs dry. One that always has something to run
+    // (a pair of processes keeping each other busy) never steals, so without this a 3:1 split
+    // of four busy pairs on two schedulers would stay 3:1. Like the BEAM's periodic balancing:
+    // a scheduler with at least two more ready processes than the least loaded one hands it the
+    // oldest; processes that talk follow each other (make_ready queues a woken process where
+    // its waker runs), so a pair moves as a pair.
+    balanced_at_ = dispatches_;
+    auto& all = rt.schedulers;
+    std::size_t mine = queue->ready_count();
+    if (all.size() < 2 || mine < 2) return;
+    scheduler* lightest = nullptr;
+    std::size_t least = mine;
+    for (auto& s : all) {
+        if (s.get() == this) continue;
+        std::size_t n = s->queue->ready_count();
+        if (n < least) {
+            least = n;
+            lightest = s.get();
+        }
+    }
+    if (!lightest || mine < least + 2) return;
+    if (process_control* p = queue->pop()) {
+        lightest->push(p, false);
+        lightest->notify();
+    }
 }
 
 void scheduler::poll_io() noexcept {

@@ -26,7 +26,7 @@ class scheduler;
 
 bool start_fresh(process_control& p, scheduler& s) noexcept;
 
-class scheduler {
+class alignas(64) scheduler {
   public:
     scheduler(runtime_impl& rt, unsigned index);
     ~scheduler();
@@ -106,6 +106,7 @@ class scheduler {
 
     static constexpr unsigned timer_check_interval = 32; // dispatches between timer checks
     static constexpr unsigned io_check_interval = 64;    // dispatches between I/O polls
+    static constexpr unsigned balance_interval = 256;    // dispatches between load comparisons
 
   private:
     void share_work() noexcept;
@@ -116,6 +117,7 @@ class scheduler {
     process_control* find_work() noexcept;
     void fire_timers();
     void poll_io() noexcept;
+    void balance() noexcept;
     void sleep();
 
     eh_state* eh_globals_ = nullptr;   // this thread's C++ exception globals
@@ -131,6 +133,7 @@ class scheduler {
     std::uint64_t dispatches_ = 0;
     std::uint64_t timers_seen_at_ = 0;
     std::uint64_t io_seen_at_ = 0;
+    std::uint64_t balanced_at_ = 0;
     std::uint64_t slices_ = 0;
     process_control* resume_next_ = nullptr; // popped by a handoff that could not take it
     std::thread thread_;
