@@ -11,11 +11,12 @@ using namespace std::chrono_literals;
 
 namespace {
 // Under ASan every stack also has shadow memory that an exception unpoisons page by page, and
-// freed memory sits in quarantine: resident sizes say nothing about the real build there.
-#if defined(__SANITIZE_ADDRESS__)
+// freed memory sits in quarantine; TSan keeps shadow memory and a fiber per process: resident
+// sizes say nothing about the real build there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool memory_is_measurable = false;
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 constexpr bool memory_is_measurable = false;
 #else
 constexpr bool memory_is_measurable = true;
