@@ -91,9 +91,11 @@ class alignas(64) scheduler {
         if (!next) return nullptr;
         // A process that has not run yet gets its stack here; one coming out of hibernation
         // (or one no stack could be had for) needs the loop.
-        if (next->hibernated || (next->fresh && !start_fresh(*next, *this))) {
-            resume_next_ = next;
-            return nullptr;
+        if (next->hibernated | next->fresh) [[unlikely]] {
+            if (next->hibernated || !start_fresh(*next, *this)) {
+                resume_next_ = next;
+                return nullptr;
+            }
         }
         ++dispatches_;
         quiescent.store(++slices_, std::memory_order_release); // a time slice ends here too
