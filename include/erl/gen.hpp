@@ -268,28 +268,9 @@ struct call_block final : call_slot {
     alignas(message_envelope<M>) unsigned char message[sizeof(message_envelope<M>)];
 
     explicit call_block(P p) : call_slot(2, &free_block), payload(std::move(p)) {}
-    static constexpr bool cached = alignof(call_block) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
-    static call_block* make(P p) {
-        if constexpr (cached) {
-            void* m = allocate_message(sizeof(call_block));
-            try {
-                return ::new (m) call_block(std::move(p));
-            } catch (...) {
-                free_message(m, sizeof(call_block));
-                throw;
-            }
-        } else {
-            return new call_block(std::move(p));
-        }
-    }
+    static call_block* make(P p) { return new_in_message_memory<call_block>(std::move(p)); }
     static void free_block(call_slot* s) noexcept {
-        auto* b = static_cast<call_block*>(s);
-        if constexpr (cached) {
-            b->~call_block();
-            free_message(b, sizeof(call_block));
-        } else {
-            delete b;
-        }
+        delete_in_message_memory(static_cast<call_block*>(s));
     }
     // The message's `destroy`: ends it in place; the block goes with its last owner, only after.
     static void destroy_message(envelope* e) noexcept {

@@ -184,12 +184,10 @@ stack_slot stack_pool::acquire(std::size_t size, stack_cache* cache) {
         }
     }
     prepare(s);
-    if (cache) stack_cache::count(cache->taken);
     return s;
 }
 
 void stack_pool::release(stack_slot s, const char* deepest, stack_cache* cache) noexcept {
-    if (cache) stack_cache::count(cache->returned);
     retire(s);
     // Give back the pages below the top that the process was seen to touch: a stack keeps at
     // most `keep_resident_bytes` resident between owners, and the common small process (which

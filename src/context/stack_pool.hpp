@@ -3,7 +3,6 @@
 // See runtime-notes.md §0 and §2 for the measurements behind every choice here.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -30,16 +29,8 @@ struct stack_slot {
 inline constexpr std::uint64_t stack_canary = 0xE71C0FFEEBADC0DEull;
 
 // A per-scheduler LIFO of warm stacks of the default size: reuse costs no lock and no syscall.
-// It also counts the stacks its scheduler handed out and took back (of any size), written only
-// by that scheduler's thread and read by anyone (runtime::statistics).
 struct stack_cache {
     std::vector<stack_slot> slots;
-    std::atomic<std::uint64_t> taken{0};
-    std::atomic<std::uint64_t> returned{0};
-
-    static void count(std::atomic<std::uint64_t>& c) noexcept {
-        c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    }
 };
 
 class stack_pool {

@@ -239,6 +239,7 @@ bool start_fresh(process_control& p, scheduler& s) noexcept {
     } catch (...) {
         return false;
     }
+    p.rt->stacks_held.add(s.index, 1);
     // The closure moves to the top of the stack when it can do so without throwing (the staging
     // block goes back at once); the first frame goes below it.
     auto frame_top = reinterpret_cast<std::uintptr_t>(p.stack.high());
@@ -357,8 +358,7 @@ pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_
     if (options.system) rt->system_live.fetch_add(1, std::memory_order_relaxed);
     rt->live.fetch_add(1, std::memory_order_relaxed);
     if (here) {
-        here->spawned.store(here->spawned.load(std::memory_order_relaxed) + 1,
-                            std::memory_order_relaxed);
+        rt->spawned_on_schedulers.add(here->index, 1);
     } else {
         rt->spawned_total.fetch_add(1, std::memory_order_relaxed);
     }

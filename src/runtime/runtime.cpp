@@ -52,6 +52,8 @@ runtime_impl::runtime_impl(const runtime_options& o)
     install_overflow_handler();
     if (options.distribution) remote = dist::make_node_service(*this, *options.distribution);
     monitor_count.resize(n);
+    stacks_held.resize(n);
+    spawned_on_schedulers.resize(n);
     for (unsigned i = 0; i < n; ++i)
         schedulers.push_back(std::make_unique<scheduler>(*this, i));
     std::vector<const std::atomic<std::uint64_t>*> clocks;
@@ -189,16 +191,8 @@ runtime_statistics runtime::statistics() const {
         s.registered_names = rt.names.size();
     }
     s.blocking_jobs = rt.blocking.jobs();
-    s.spawned_total = rt.spawned_total.load(); // from plain threads
-    std::uint64_t taken = 0, returned = 0;
-    // Read while the schedulers run (a snapshot, like the counts above): a stack taken on one
-    // scheduler may come back on another just as it is read.
-    for (auto& sched : rt.schedulers) {
-        returned += sched->stacks.returned.load(std::memory_order_relaxed);
-        taken += sched->stacks.taken.load(std::memory_order_relaxed);
-        s.spawned_total += sched->spawned.load(std::memory_order_relaxed);
-    }
-    s.stacks = taken > returned ? std::size_t(taken - returned) : 0;
+    s.spawned_total = rt.spawned_total.load() + std::size_t(rt.spawned_on_schedulers.sum());
+    s.stacks = std::size_t(std::max<std::int64_t>(0, rt.stacks_held.sum()));
     return s;
 }
 

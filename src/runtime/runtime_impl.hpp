@@ -44,7 +44,7 @@ struct runtime_impl {
     // Life and death.
     std::atomic<std::size_t> live{0};
     std::atomic<std::size_t> system_live{0};   // of which runtime services (spawn_options::system)
-    std::atomic<std::size_t> spawned_total{0}; // by plain threads (schedulers count their own)
+    std::atomic<std::size_t> spawned_total{0}; // by plain threads (see spawned_on_schedulers)
     std::atomic<bool> stopping{false};         // shutdown began: no new processes
     std::atomic<bool> threads_exit{false};
     std::mutex wait_mutex;
@@ -58,6 +58,8 @@ struct runtime_impl {
     // Monitor table entries (both sides), changed by every monitor, demonitor and call: one
     // cell per scheduler (see count_monitors in signals/signals.hpp).
     per_scheduler_counter monitor_count;
+    per_scheduler_counter stacks_held; // by processes (runtime_statistics::stacks)
+    per_scheduler_counter spawned_on_schedulers;
 
     // Registered names.
     std::mutex names_mutex;

@@ -221,7 +221,10 @@ void scheduler::hibernate(process_control* p) {
 }
 
 void scheduler::finish(process_control* p) {
-    if (p->stack) rt.stacks.release(p->stack, p->deepest, &stacks); // none: it never started
+    if (p->stack) { // none: it never started
+        rt.stacks.release(p->stack, p->deepest, &stacks);
+        rt.stacks_held.add(index, -1);
+    }
     p->stack = stack_slot{};
 #if ERLCPP_TSAN
     if (p->ctx.tsan_fiber) __tsan_destroy_fiber(p->ctx.tsan_fiber);

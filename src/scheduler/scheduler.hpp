@@ -54,8 +54,6 @@ class alignas(64) scheduler {
     stack_cache stacks;
     slot_cache slots; // process-table slots kept for lock-free spawns
     message_cache messages;
-    // Processes spawned on this thread (written by it alone; runtime::statistics adds them up).
-    std::atomic<std::uint64_t> spawned{0};
     // Bumped between time slices; offline_bit while asleep (see process_table.hpp).
     std::atomic<std::uint64_t> quiescent{0};
     process_control* running = nullptr;

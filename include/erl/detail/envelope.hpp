@@ -49,6 +49,36 @@ struct envelope {
 void* allocate_message(std::size_t size);
 void free_message(void* block, std::size_t size) noexcept;
 
+// A T in message memory when its alignment allows (plain new otherwise); freed with
+// delete_in_message_memory, on any thread.
+template <typename T>
+inline constexpr bool fits_message_memory = alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+
+template <typename T, typename... Args>
+T* new_in_message_memory(Args&&... args) {
+    if constexpr (fits_message_memory<T>) {
+        void* block = allocate_message(sizeof(T));
+        try {
+            return ::new (block) T(std::forward<Args>(args)...);
+        } catch (...) {
+            free_message(block, sizeof(T));
+            throw;
+        }
+    } else {
+        return new T(std::forward<Args>(args)...);
+    }
+}
+
+template <typename T>
+void delete_in_message_memory(T* p) noexcept {
+    if constexpr (fits_message_memory<T>) {
+        p->~T();
+        free_message(p, sizeof(T));
+    } else {
+        delete p;
+    }
+}
+
 template <typename T>
 struct message_envelope final : envelope {
     T value;
@@ -59,15 +89,8 @@ struct message_envelope final : envelope {
         type = type_key_of<T>();
         destroy = &destroy_self;
     }
-    static constexpr bool cached = alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
     static void destroy_self(envelope* e) noexcept {
-        auto* self = static_cast<message_envelope*>(e);
-        if constexpr (cached) {
-            self->~message_envelope();
-            free_message(self, sizeof(message_envelope));
-        } else {
-            delete self;
-        }
+        delete_in_message_memory(static_cast<message_envelope*>(e));
     }
 };
 
@@ -78,19 +101,8 @@ using envelope_ptr = std::unique_ptr<envelope, envelope_deleter>;
 
 template <typename T, typename... Args>
 envelope_ptr make_message(Args&&... args) {
-    using envelope_type = message_envelope<T>;
-    if constexpr (envelope_type::cached) {
-        void* block = allocate_message(sizeof(envelope_type));
-        try {
-            return envelope_ptr(::new (block)
-                                    envelope_type(std::in_place, std::forward<Args>(args)...));
-        } catch (...) {
-            free_message(block, sizeof(envelope_type));
-            throw;
-        }
-    } else {
-        return envelope_ptr(new envelope_type(std::in_place, std::forward<Args>(args)...));
-    }
+    return envelope_ptr(
+        new_in_message_memory<message_envelope<T>>(std::in_place, std::forward<Args>(args)...));
 }
 
 } // namespace erl::detail
