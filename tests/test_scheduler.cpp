@@ -20,6 +20,25 @@ void answer_one_until_null() {
         erl::send(from, 1);
     }
 }
+
+// Passes a message back and forth with the process whose pid it receives first, until `stop`:
+// two of these keep a scheduler busy with direct switches that never pass through its loop.
+void busy_partner(const std::atomic<bool>* stop) {
+    erl::pid other = erl::receive([](erl::pid p) { return p; });
+    while (!*stop) {
+        erl::send(other, 1);
+        erl::receive([](int) {});
+    }
+    erl::send(other, 1); // let the other one see `stop` too
+}
+
+// Starts a busy pair, from a process of `rt` (null) or from a plain thread.
+void start_busy_pair(const std::atomic<bool>& stop, erl::runtime* rt = nullptr) {
+    erl::pid a = rt ? rt->spawn(busy_partner, &stop) : erl::spawn(busy_partner, &stop);
+    erl::pid b = rt ? rt->spawn(busy_partner, &stop) : erl::spawn(busy_partner, &stop);
+    erl::send(a, b);
+    erl::send(b, a);
+}
 } // namespace
 
 TEST_CASE("spawn 100k processes and collect every result", "[scheduler][spawn]") {
@@ -155,16 +174,7 @@ TEST_CASE("timers fire while processes hand off to each other without pause",
     std::atomic<bool> stop{false};
     int timeouts = 0;
     rt.run([&] {
-        auto partner = [&stop](erl::pid other) {
-            while (!stop) {
-                erl::send(other, 1);
-                erl::receive([](int) {});
-            }
-            erl::send(other, 1); // let the other one see `stop` too
-        };
-        erl::pid a = erl::spawn([partner] { partner(erl::receive([](erl::pid p) { return p; })); });
-        erl::pid b = erl::spawn(partner, a);
-        erl::send(a, b);
+        start_busy_pair(stop);
         // This process only ever waits for a timeout: nothing but the timer check wakes it
         // while a and b keep the scheduler busy.
         for (int i = 0; i < 20; ++i)
@@ -172,6 +182,53 @@ TEST_CASE("timers fire while processes hand off to each other without pause",
         stop = true;
     });
     CHECK(timeouts == 20);
+}
+
+// A process waiting on a busy scheduler is not parked at once (a "soft" wait, which only its
+// own scheduler's thread can end: docs/semantics.md). Signals from other threads must still
+// wake it while the scheduler never runs dry.
+TEST_CASE("a waiting process gets a plain thread's message while others hand off without pause",
+          "[scheduler][handoff][soft]") {
+    erl::runtime rt({.schedulers = 1});
+    std::atomic<bool> stop{false};
+    std::atomic<int> got{0};
+    std::atomic<bool> waiting{false};
+    start_busy_pair(stop, &rt);
+    erl::pid w = rt.spawn([&] {
+        for (int i = 0; i < 100; ++i) {
+            waiting = true;
+            got += erl::receive([](long v) { return int(v); });
+        }
+    });
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    for (int i = 0; i < 100 && std::chrono::steady_clock::now() < deadline; ++i) {
+        while (!waiting && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+        waiting = false;
+        erl::send(w, 1L); // from this plain thread, while a and b keep the scheduler busy
+        while (got <= i && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+    }
+    CHECK(got == 100);
+    stop = true;
+    if (got != 100) rt.request_shutdown();
+    rt.wait();
+}
+
+TEST_CASE("receive timeouts that are due at once fire in a handoff chain",
+          "[scheduler][handoff][soft]") {
+    // The timeout is often due before the scheduler parks the waiter: the timer must wake a
+    // process that still waits softly.
+    erl::runtime rt({.schedulers = 1});
+    std::atomic<bool> stop{false};
+    int timeouts = 0;
+    rt.run([&] {
+        start_busy_pair(stop);
+        for (int i = 0; i < 2000; ++i)
+            timeouts += erl::receive([](double) { return 0; }, erl::after(1us, [] { return 1; }));
+        stop = true;
+    });
+    CHECK(timeouts == 2000);
 }
 
 TEST_CASE("a hibernated process woken in a handoff chain gets its stack back",

@@ -44,6 +44,8 @@ bool push_local(runtime_impl& rt, const pid& to, envelope_ptr& e, scheduler* her
         // On one of the runtime's own schedulers: no reference needed (process_table.hpp).
         process_control* p = rt.table.at(to.number());
         if (!p) return false;
+        if (p->soft_on.load(std::memory_order_relaxed) == here)
+            return here->deliver_soft(p, e.release(), to.serial());
         push_result r = p->push_checked(e.get(), to.serial());
         if (r == push_result::closed) return false;
         e.release();
@@ -92,6 +94,12 @@ void deliver(const pid& to, envelope* raw, message_to_term convert) {
             // The hot path, a process sending within its runtime: push_local without the checks
             // it needs for other callers.
             process_control* p = rt.table.at(to.number());
+            if (p && p->soft_on.load(std::memory_order_relaxed) == here) {
+                // It waits on this thread's scheduler: no atomic read-modify-write at all.
+                here->deliver_soft(p, raw, to.serial());
+                count_reduction(*self);
+                return;
+            }
             push_result r = p ? p->push_checked(raw, to.serial()) : push_result::closed;
             if (r == push_result::queued) {
                 pace_sender(*self, *p);

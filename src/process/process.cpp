@@ -123,9 +123,10 @@ void run_body(process_control& p) {
         // The old function (or the previous continuation) is over; the new one runs when the
         // process wakes, on a fresh stack.
         end_closure(p);
-        p.closure = std::exchange(p.next_closure, nullptr);
-        p.run = p.next_run;
-        p.destroy = p.next_destroy;
+        std::unique_ptr<pending_continuation> next = std::move(p.next_continuation);
+        p.closure = std::exchange(next->closure, nullptr);
+        p.run = next->run;
+        p.destroy = next->destroy;
         if (!p.exiting) {
             p.hibernated = true;
             return;
@@ -135,10 +136,7 @@ void run_body(process_control& p) {
         p.closure = nullptr;
         p.destroy = [](void*) noexcept {};
     }
-    if (p.next_closure) { // a hibernation that user code caught and did not finish
-        p.next_destroy(p.next_closure);
-        p.next_closure = nullptr;
-    }
+    p.next_continuation.reset(); // a hibernation that user code caught and did not finish
     // An exit decided by a signal wins over whatever the unwinding code threw instead.
     if (p.exiting) {
         reason = p.exit_with;
@@ -293,14 +291,17 @@ void fail_start(process_control& p) noexcept {
         destroy(continuation);
         throw not_in_process("hibernate_with");
     }
-    if (p->next_closure) p->next_destroy(p->next_closure); // an earlier hibernate was caught
+    p->next_continuation.reset(); // an earlier hibernate was caught
     if (p->exiting) {
         destroy(continuation);
         throw exit_exception{p->exit_with};
     }
-    p->next_closure = continuation;
-    p->next_run = run;
-    p->next_destroy = destroy;
+    try {
+        p->next_continuation = std::make_unique<pending_continuation>(continuation, run, destroy);
+    } catch (...) {
+        destroy(continuation);
+        throw;
+    }
     throw hibernate_exception{};
 }
 

@@ -23,6 +23,20 @@ struct runtime_impl;
 class scheduler;
 struct signal_state;
 
+// A function a process runs next (hibernate_with): it owns `closure`.
+struct pending_continuation {
+    void* closure;
+    void (*run)(void*);
+    void (*destroy)(void*) noexcept;
+    pending_continuation(void* c, void (*r)(void*), void (*d)(void*) noexcept) noexcept
+        : closure(c), run(r), destroy(d) {}
+    pending_continuation(const pending_continuation&) = delete;
+    pending_continuation& operator=(const pending_continuation&) = delete;
+    ~pending_continuation() {
+        if (closure) destroy(closure);
+    }
+};
+
 enum class switch_reason : std::uint8_t { yield, wait, exit, hibernate };
 
 // The signal queue: a closable multi-producer stack of envelopes whose word also says whether
@@ -77,10 +91,13 @@ struct alignas(64) process_control {
     // Spawned and not yet run: no stack yet, `closure` is the staged function (start_fresh).
     bool fresh = false;
     bool system = false; // a runtime service (spawn_options::system)
-    // The continuation of a hibernate_with() in flight (heap-allocated).
-    void* next_closure = nullptr;
-    void (*next_run)(void*) = nullptr;
-    void (*next_destroy)(void*) noexcept = nullptr;
+    // Soft waiting (scheduler.hpp): the scheduler whose list of soft waiters holds this
+    // process, or null. Written by that scheduler's thread only; read by senders anywhere, who
+    // take the soft path only when it names their own scheduler.
+    std::atomic<scheduler*> soft_on{nullptr};
+    process_control* soft_prev = nullptr; // soft-waiter list links (the next is `next_ready`)
+    // The continuation of a hibernate_with() in flight.
+    std::unique_ptr<pending_continuation> next_continuation;
     std::uint64_t reductions_total = 0;
     message_list messages;
     timer_entry wait_timer;                // the receive timeout

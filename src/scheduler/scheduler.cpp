@@ -106,12 +106,14 @@ void scheduler::loop() {
         if (dispatches_ - timers_seen_at_ >= timer_check_interval) fire_timers();
         if (dispatches_ - io_seen_at_ >= io_check_interval) poll_io();
         if (dispatches_ - balanced_at_ >= balance_interval) balance();
+        harden_waiters();
         if (process_control* p = find_work()) {
             run(p);
             continue;
         }
         fire_timers();
         poll_io();
+        harden_waiters(); // before this thread looks elsewhere or sleeps
         if (process_control* p = find_work()) {
             run(p);
             continue;
@@ -243,7 +245,13 @@ void scheduler::fire_timers() {
     timers.expire(
         now,
         [this](timer_entry* e) {
-            if (e->process->unpark()) make_ready(e->process, this);
+            // A receive timeout: its process waits on this scheduler, softly or parked.
+            process_control* p = e->process;
+            if (p->soft_on.load(std::memory_order_relaxed) == this) {
+                wake_soft(p);
+            } else if (p->unpark()) {
+                make_ready(p, this);
+            }
         },
         due_);
     if (due_.empty()) return;

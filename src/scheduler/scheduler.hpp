@@ -74,8 +74,72 @@ class alignas(64) scheduler {
         if (prev->stack.guard == guard_kind::canary) check_canary(*prev);
         prev->reductions_total +=
             std::uint64_t(budget_ - (prev->reductions < budget_ ? prev->reductions : budget_));
-        if (prev->why == switch_reason::yield || !prev->park()) queue->push_local(prev);
-        // After a successful park another thread may already run prev: no more touching it.
+        if (prev->why == switch_reason::yield ||
+            prev->inbox.load(std::memory_order_relaxed) != inbox_state::empty) {
+            queue->push_local(prev);
+        } else {
+            wait_soft(prev);
+        }
+    }
+
+    // Soft waiting. A process that waits is not parked at once (a locked instruction on its
+    // inbox, and another for the sender that wakes it): it joins this scheduler's list of soft
+    // waiters, which only this thread touches. A sender on this thread finds it there and hands
+    // it a message and the wake-up with plain loads and stores (deliver_soft). Senders on other
+    // threads only queue their signals; the scheduler parks its soft waiters for real
+    // (harden_waiters) before it looks for work elsewhere or sleeps, at every pass through its
+    // loop (at least every timer_check_interval dispatches) and when a process yields, so such a
+    // signal waits at most that long, about as long as it would in the run queue.
+    void wait_soft(process_control* p) noexcept {
+        p->soft_on.store(this, std::memory_order_relaxed);
+        p->soft_prev = nullptr;
+        p->next_ready = soft_waiters_;
+        if (soft_waiters_) soft_waiters_->soft_prev = p;
+        soft_waiters_ = p;
+    }
+    // Takes `p` off the list of soft waiters (it must be on this scheduler's).
+    void leave_soft(process_control* p) noexcept {
+        p->soft_on.store(nullptr, std::memory_order_relaxed);
+        process_control* next = p->next_ready;
+        if (p->soft_prev) {
+            p->soft_prev->next_ready = next;
+        } else {
+            soft_waiters_ = next;
+        }
+        if (next) next->soft_prev = p->soft_prev;
+        p->next_ready = nullptr;
+        p->soft_prev = nullptr;
+    }
+    // Makes a soft waiter of this scheduler runnable (this thread only).
+    void wake_soft(process_control* p) noexcept {
+        leave_soft(p);
+        ready_here(p);
+    }
+    // Hands `e` to `p`, a soft waiter of this scheduler, and wakes it; false (e destroyed) when
+    // `p` is no longer the process `serial` names. A message goes straight to the message list
+    // when nothing is queued before it (so that it cannot overtake an earlier signal of its
+    // sender), the rest through the inbox.
+    bool deliver_soft(process_control* p, envelope* e, std::uint32_t serial) noexcept {
+        if (p->serial.load(std::memory_order_relaxed) != serial) {
+            e->destroy(e);
+            return false;
+        }
+        if (e->kind == signal_kind::message &&
+            p->inbox.load(std::memory_order_relaxed) == inbox_state::empty) {
+            p->messages.push_back(e);
+        } else {
+            p->push(e); // a soft waiter is alive: its inbox is open
+        }
+        wake_soft(p);
+        return true;
+    }
+    // Parks every soft waiter; those with signals queued meanwhile become runnable.
+    void harden_waiters() noexcept {
+        while (process_control* p = soft_waiters_) {
+            leave_soft(p);
+            if (!p->park()) queue->push_local(p);
+            // After a successful park another thread may already run p: no more touching it.
+        }
     }
     // The process a process that stops running (why: wait or yield) should switch straight to,
     // or nullptr when it should go back to the scheduler loop (nothing ready here, or timers
@@ -85,6 +149,9 @@ class alignas(64) scheduler {
         if (dispatches_ + 1 - timers_seen_at_ >= timer_check_interval ||
             dispatches_ + 1 - io_seen_at_ >= io_check_interval)
             return nullptr;
+        // A process that used up its time slice: the loop parks the soft waiters first, so
+        // that busy processes do not keep their signals from other threads waiting.
+        if (soft_waiters_ && running->why == switch_reason::yield) return nullptr;
         process_control* next = queue->pop();
         if (!next) return nullptr;
         // A process that has not run yet gets its stack here; one coming out of hibernation
@@ -135,7 +202,8 @@ class alignas(64) scheduler {
     std::uint64_t io_seen_at_ = 0;
     std::uint64_t balanced_at_ = 0;
     std::uint64_t slices_ = 0;
-    process_control* resume_next_ = nullptr; // popped by a handoff that could not take it
+    process_control* resume_next_ = nullptr;  // popped by a handoff that could not take it
+    process_control* soft_waiters_ = nullptr; // see wait_soft
     std::thread thread_;
 };
 

@@ -139,9 +139,20 @@ void wake_process(process_control& p) noexcept {
     try {
         e = make_wake_signal().release();
     } catch (...) {
-        // Out of memory: unpark directly. Only a waiter that already parked can be missed, and
-        // its timeout (if any) still wakes it.
-        if (p.unpark()) make_ready(&p);
+        // Out of memory: wake it directly. Only a waiter that is not parked yet can be missed
+        // (one that waits softly on another scheduler), and its timeout (if any) still wakes it.
+        scheduler* here = current_scheduler();
+        if (here && p.soft_on.load(std::memory_order_relaxed) == here) {
+            here->wake_soft(&p);
+        } else if (p.unpark()) {
+            make_ready(&p, here);
+        }
+        return;
+    }
+    scheduler* here = current_scheduler();
+    if (here && p.soft_on.load(std::memory_order_relaxed) == here) {
+        p.push(e); // a soft waiter is alive: its inbox is open
+        here->wake_soft(&p);
         return;
     }
     switch (p.push(e)) {
