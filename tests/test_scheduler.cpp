@@ -2,6 +2,7 @@
 
 #include <erl/erl.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <exception>
@@ -23,19 +24,24 @@ void answer_one_until_null() {
 
 // Passes a message back and forth with the process whose pid it receives first, until `stop`:
 // two of these keep a scheduler busy with direct switches that never pass through its loop.
-void busy_partner(const std::atomic<bool>* stop) {
+// Counts its round trips in `trips` when given.
+void busy_partner(const std::atomic<bool>* stop, std::atomic<long>* trips) {
     erl::pid other = erl::receive([](erl::pid p) { return p; });
     while (!*stop) {
         erl::send(other, 1);
         erl::receive([](int) {});
+        if (trips) trips->fetch_add(1, std::memory_order_relaxed);
     }
     erl::send(other, 1); // let the other one see `stop` too
 }
 
 // Starts a busy pair, from a process of `rt` (null) or from a plain thread.
-void start_busy_pair(const std::atomic<bool>& stop, erl::runtime* rt = nullptr) {
-    erl::pid a = rt ? rt->spawn(busy_partner, &stop) : erl::spawn(busy_partner, &stop);
-    erl::pid b = rt ? rt->spawn(busy_partner, &stop) : erl::spawn(busy_partner, &stop);
+void start_busy_pair(const std::atomic<bool>& stop, erl::runtime* rt = nullptr,
+                     std::atomic<long>* trips = nullptr) {
+    std::atomic<long>* none = nullptr;
+    erl::pid a =
+        rt ? rt->spawn(busy_partner, &stop, trips) : erl::spawn(busy_partner, &stop, trips);
+    erl::pid b = rt ? rt->spawn(busy_partner, &stop, none) : erl::spawn(busy_partner, &stop, none);
     erl::send(a, b);
     erl::send(b, a);
 }
@@ -189,27 +195,38 @@ TEST_CASE("timers fire while processes hand off to each other without pause",
 // wake it while the scheduler never runs dry.
 TEST_CASE("a waiting process gets a plain thread's message while others hand off without pause",
           "[scheduler][handoff][soft]") {
+    // The scheduler must take the waiter up within a few switches of the signal (not only when
+    // it parks long waiters, every soft-waiter generation of 1,024 dispatches): measured in the
+    // busy pair's round trips between the send (counted after it) and the receipt.
     erl::runtime rt({.schedulers = 1});
     std::atomic<bool> stop{false};
+    std::atomic<long> trips{0};
     std::atomic<int> got{0};
     std::atomic<bool> waiting{false};
-    start_busy_pair(stop, &rt);
+    std::atomic<long> received_at{0};
+    start_busy_pair(stop, &rt, &trips);
     erl::pid w = rt.spawn([&] {
         for (int i = 0; i < 100; ++i) {
             waiting = true;
             got += erl::receive([](long v) { return int(v); });
+            received_at = trips.load();
         }
     });
+    long worst = 0;
     auto deadline = std::chrono::steady_clock::now() + 10s;
     for (int i = 0; i < 100 && std::chrono::steady_clock::now() < deadline; ++i) {
         while (!waiting && std::chrono::steady_clock::now() < deadline)
             std::this_thread::yield();
         waiting = false;
-        erl::send(w, 1L); // from this plain thread, while a and b keep the scheduler busy
+        std::this_thread::sleep_for(20us); // let the waiter settle into its wait
+        erl::send(w, 1L); // from this plain thread, while the pair keeps the scheduler busy
+        long sent_at = trips.load();
         while (got <= i && std::chrono::steady_clock::now() < deadline)
             std::this_thread::yield();
+        worst = std::max(worst, received_at.load() - sent_at);
     }
     CHECK(got == 100);
+    CHECK(worst < 256);
     stop = true;
     if (got != 100) rt.request_shutdown();
     rt.wait();

@@ -49,14 +49,22 @@ bool push_local(runtime_impl& rt, const pid& to, envelope_ptr& e, scheduler* her
         push_result r = p->push_checked(e.get(), to.serial());
         if (r == push_result::closed) return false;
         e.release();
-        if (r == push_result::woke) make_ready(p, here);
+        if (r == push_result::woke) {
+            make_ready(p, here);
+        } else {
+            note_if_soft(p);
+        }
         return true;
     }
     process_control* p = rt.table.acquire(to);
     if (!p) return false;
     push_result r = p->push(e.get());
     if (r != push_result::closed) e.release();
-    if (r == push_result::woke) make_ready(p, here);
+    if (r == push_result::woke) {
+        make_ready(p, here);
+    } else if (r == push_result::queued) {
+        note_if_soft(p);
+    }
     p->unref(here);
     return r != push_result::closed;
 }
@@ -102,6 +110,7 @@ void deliver(const pid& to, envelope* raw, message_to_term convert) {
             }
             push_result r = p ? p->push_checked(raw, to.serial()) : push_result::closed;
             if (r == push_result::queued) {
+                note_if_soft(p);
                 pace_sender(*self, *p);
             } else if (r == push_result::woke) {
                 here->ready_here(p);

@@ -64,11 +64,14 @@ struct alignas(64) process_control {
     std::atomic<std::uint32_t> arrivals{0};
     std::uint32_t number = 0;
     runtime_impl* rt = nullptr;
-    process_control* next_ready = nullptr;       // run-queue link
-    std::atomic<const char*> name_text{nullptr}; // registered name's text (overflow report)
-    atom registered_name;                        // guarded by runtime_impl::names_mutex
-    bool has_name = false;                       // guarded by runtime_impl::names_mutex
-    std::atomic<std::uint32_t> timers_to_me{0};  // send_after timers aimed at this process
+    process_control* next_ready = nullptr; // run-queue link
+    // Soft waiting (scheduler.hpp): the scheduler whose soft waiters include this process, or
+    // null. Written by that scheduler's thread only; read by senders anywhere (a sender on that
+    // thread wakes it; one elsewhere tells that scheduler a soft waiter has a signal).
+    std::atomic<scheduler*> soft_on{nullptr};
+    atom registered_name;                       // guarded by runtime_impl::names_mutex
+    bool has_name = false;                      // guarded by runtime_impl::names_mutex
+    std::atomic<std::uint32_t> timers_to_me{0}; // send_after timers aimed at this process
     // (The process's own, like the fields below; here because it fills what would be padding,
     // keeping the block at five cache lines.)
     std::int32_t reductions = 0; // left in this time slice
@@ -90,12 +93,11 @@ struct alignas(64) process_control {
     bool hibernated = false; // stack given back; the next run starts `closure` afresh
     // Spawned and not yet run: no stack yet, `closure` is the staged function (start_fresh).
     bool fresh = false;
-    bool system = false; // a runtime service (spawn_options::system)
-    // Soft waiting (scheduler.hpp): the scheduler whose list of soft waiters holds this
-    // process, or null. Written by that scheduler's thread only; read by senders anywhere, who
-    // take the soft path only when it names their own scheduler.
-    std::atomic<scheduler*> soft_on{nullptr};
-    process_control* soft_prev = nullptr; // soft-waiter list links (the next is `next_ready`)
+    bool system = false;                         // a runtime service (spawn_options::system)
+    std::atomic<const char*> name_text{nullptr}; // registered name's text (overflow report)
+    // Where this process is among its scheduler's soft waiters (scheduler::wait_soft).
+    std::uint32_t soft_index = 0;
+    std::uint8_t soft_generation = 0;
     // The continuation of a hibernate_with() in flight.
     std::unique_ptr<pending_continuation> next_continuation;
     std::uint64_t reductions_total = 0;

@@ -106,7 +106,7 @@ void scheduler::loop() {
         if (dispatches_ - timers_seen_at_ >= timer_check_interval) fire_timers();
         if (dispatches_ - io_seen_at_ >= io_check_interval) poll_io();
         if (dispatches_ - balanced_at_ >= balance_interval) balance();
-        harden_waiters();
+        tend_soft_waiters();
         if (process_control* p = find_work()) {
             run(p);
             continue;

@@ -5,9 +5,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "context/execution_context.hpp"
@@ -25,6 +27,44 @@ struct process_control;
 class scheduler;
 
 bool start_fresh(process_control& p, scheduler& s) noexcept;
+
+// One generation of a scheduler's soft waiters: an array with each process's index in it, so
+// that adding and removing touch only the process and the array's last one (a recent waiter,
+// still in the caches), never a neighbour long asleep.
+class soft_waiters {
+  public:
+    soft_waiters() = default;
+    soft_waiters(const soft_waiters&) = delete;
+    soft_waiters& operator=(const soft_waiters&) = delete;
+    ~soft_waiters() { std::free(items_); }
+
+    // False when the array cannot grow (no memory).
+    bool add(process_control* p) noexcept {
+        if (size_ == capacity_ && !grow()) return false;
+        p->soft_index = size_;
+        items_[size_++] = p;
+        return true;
+    }
+    void remove(process_control* p) noexcept {
+        process_control* moved = items_[--size_];
+        items_[p->soft_index] = moved;
+        moved->soft_index = p->soft_index;
+    }
+    process_control* last() const noexcept { return size_ ? items_[size_ - 1] : nullptr; }
+
+  private:
+    bool grow() noexcept {
+        std::uint32_t n = capacity_ ? capacity_ * 2 : 64;
+        void* more = std::realloc(items_, n * sizeof(process_control*));
+        if (!more) return false;
+        items_ = static_cast<process_control**>(more);
+        capacity_ = n;
+        return true;
+    }
+    process_control** items_ = nullptr;
+    std::uint32_t size_ = 0;
+    std::uint32_t capacity_ = 0;
+};
 
 class alignas(64) scheduler {
   public:
@@ -83,32 +123,27 @@ class alignas(64) scheduler {
     }
 
     // Soft waiting. A process that waits is not parked at once (a locked instruction on its
-    // inbox, and another for the sender that wakes it): it joins this scheduler's list of soft
-    // waiters, which only this thread touches. A sender on this thread finds it there and hands
-    // it a message and the wake-up with plain loads and stores (deliver_soft). Senders on other
-    // threads only queue their signals; the scheduler parks its soft waiters for real
-    // (harden_waiters) before it looks for work elsewhere or sleeps, at every pass through its
-    // loop (at least every timer_check_interval dispatches) and when a process yields, so such a
-    // signal waits at most that long, about as long as it would in the run queue.
+    // inbox, and another for the sender that wakes it): it becomes a soft waiter of this
+    // scheduler, on lists only this thread touches. A sender on this thread hands it a message
+    // and the wake-up with plain loads and stores (deliver_soft). A sender on another thread
+    // only queues its signal and raises `soft_signal_`; this scheduler then parks its soft
+    // waiters for real (harden_waiters) at its next switch, which wakes those with signals.
+    // It does so too before it looks for work elsewhere or sleeps, and, for a signal whose
+    // sender looked just before the process became a soft waiter, it parks every process that
+    // has waited softly for a whole `soft_period` of dispatches (two generations: young, old).
     void wait_soft(process_control* p) noexcept {
+        soft_waiters& young = soft_[soft_young_];
+        if (!young.add(p)) [[unlikely]] { // no memory for the list: park it at once
+            if (!p->park()) queue->push_local(p);
+            return;
+        }
+        p->soft_generation = soft_young_;
         p->soft_on.store(this, std::memory_order_relaxed);
-        p->soft_prev = nullptr;
-        p->next_ready = soft_waiters_;
-        if (soft_waiters_) soft_waiters_->soft_prev = p;
-        soft_waiters_ = p;
     }
-    // Takes `p` off the list of soft waiters (it must be on this scheduler's).
+    // Takes `p` off its soft-waiter list (it must be a soft waiter of this scheduler).
     void leave_soft(process_control* p) noexcept {
         p->soft_on.store(nullptr, std::memory_order_relaxed);
-        process_control* next = p->next_ready;
-        if (p->soft_prev) {
-            p->soft_prev->next_ready = next;
-        } else {
-            soft_waiters_ = next;
-        }
-        if (next) next->soft_prev = p->soft_prev;
-        p->next_ready = nullptr;
-        p->soft_prev = nullptr;
+        soft_[p->soft_generation].remove(p);
     }
     // Makes a soft waiter of this scheduler runnable (this thread only).
     void wake_soft(process_control* p) noexcept {
@@ -133,14 +168,34 @@ class alignas(64) scheduler {
         wake_soft(p);
         return true;
     }
-    // Parks every soft waiter; those with signals queued meanwhile become runnable.
-    void harden_waiters() noexcept {
-        while (process_control* p = soft_waiters_) {
+    // A sender on another thread queued a signal for a process that waits softly here.
+    void note_soft_signal() noexcept { soft_signal_.store(true, std::memory_order_release); }
+    // Parks the soft waiters of generation `g`; those with signals queued become runnable.
+    void harden(unsigned g) noexcept {
+        soft_waiters& list = soft_[g];
+        while (process_control* p = list.last()) {
             leave_soft(p);
             if (!p->park()) queue->push_local(p);
             // After a successful park another thread may already run p: no more touching it.
         }
     }
+    void harden_waiters() noexcept {
+        harden(0);
+        harden(1);
+    }
+    // The loop's part: parks soft waiters when another thread signalled one of them, and those
+    // that have waited for a whole period.
+    void tend_soft_waiters() noexcept {
+        if (soft_signal_.load(std::memory_order_relaxed) &&
+            soft_signal_.exchange(false, std::memory_order_acquire))
+            harden_waiters();
+        if (dispatches_ - soft_aged_at_ >= soft_period) {
+            soft_aged_at_ = dispatches_;
+            soft_young_ ^= 1;    // the young generation becomes the old one...
+            harden(soft_young_); // ...once the old one is parked; its list is the new young one
+        }
+    }
+
     // The process a process that stops running (why: wait or yield) should switch straight to,
     // or nullptr when it should go back to the scheduler loop (nothing ready here, or timers
     // or I/O are due for a look). Marks it running.
@@ -149,9 +204,8 @@ class alignas(64) scheduler {
         if (dispatches_ + 1 - timers_seen_at_ >= timer_check_interval ||
             dispatches_ + 1 - io_seen_at_ >= io_check_interval)
             return nullptr;
-        // A process that used up its time slice: the loop parks the soft waiters first, so
-        // that busy processes do not keep their signals from other threads waiting.
-        if (soft_waiters_ && running->why == switch_reason::yield) return nullptr;
+        // Another thread signalled a soft waiter: the loop parks them first.
+        if (soft_signal_.load(std::memory_order_relaxed)) return nullptr;
         process_control* next = queue->pop();
         if (!next) return nullptr;
         // A process that has not run yet gets its stack here; one coming out of hibernation
@@ -174,6 +228,7 @@ class alignas(64) scheduler {
     static constexpr unsigned timer_check_interval = 32; // dispatches between timer checks
     static constexpr unsigned io_check_interval = 64;    // dispatches between I/O polls
     static constexpr unsigned balance_interval = 256;    // dispatches between load comparisons
+    static constexpr unsigned soft_period = 1024;        // dispatches per soft-waiter generation
 
   private:
     void share_work() noexcept;
@@ -202,13 +257,24 @@ class alignas(64) scheduler {
     std::uint64_t io_seen_at_ = 0;
     std::uint64_t balanced_at_ = 0;
     std::uint64_t slices_ = 0;
-    process_control* resume_next_ = nullptr;  // popped by a handoff that could not take it
-    process_control* soft_waiters_ = nullptr; // see wait_soft
+    process_control* resume_next_ = nullptr; // popped by a handoff that could not take it
+    // Soft waiters (see wait_soft), in two generations: those that began waiting since the last
+    // generation change (soft_[soft_young_]) and before it.
+    soft_waiters soft_[2];
+    std::uint8_t soft_young_ = 0;
+    std::uint64_t soft_aged_at_ = 0;
+    alignas(64) std::atomic<bool> soft_signal_{false}; // written by other threads
     std::thread thread_;
 };
 
 // The scheduler the calling thread runs, or nullptr (out of line: see runtime-notes §4.2).
 scheduler* current_scheduler() noexcept;
+
+// After a signal was queued for `p` without waking it, by a thread other than the one of the
+// scheduler `p` may wait softly on: tells that scheduler (see scheduler::wait_soft).
+inline void note_if_soft(process_control* p) noexcept {
+    if (scheduler* s = p->soft_on.load(std::memory_order_relaxed)) s->note_soft_signal();
+}
 
 // Makes a process runnable: on the calling scheduler when it belongs to the same runtime (so
 // processes that talk stay together), else where the process last ran.

@@ -157,12 +157,13 @@ void wake_process(process_control& p) noexcept {
     }
     switch (p.push(e)) {
     case push_result::woke:
-        make_ready(&p);
+        make_ready(&p, here);
+        break;
+    case push_result::queued:
+        note_if_soft(&p);
         break;
     case push_result::closed:
         e->destroy(e);
-        break;
-    case push_result::queued:
         break;
     }
 }
