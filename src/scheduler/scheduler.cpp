@@ -2,6 +2,7 @@
 
 #include <boost/context/detail/fcontext.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -155,6 +156,9 @@ void scheduler::loop() {
 
 process_control* scheduler::find_work() noexcept {
     if (process_control* p = std::exchange(resume_next_, nullptr)) return p;
+    // The loop is where the run queue's order is kept: the process made ready last waits its
+    // turn here (take_handoff lets it go first only within a time slice).
+    if (process_control* p = std::exchange(next_up_, nullptr)) queue->push_local(p);
     if (process_control* p = queue->pop()) return p;
     auto& all = rt.schedulers;
     for (std::size_t i = 1; i < all.size(); ++i) {
@@ -239,8 +243,14 @@ void scheduler::finish(process_control* p) {
     rt.process_ended(system);
 }
 
+void scheduler::loop_duties_seen() noexcept {
+    loop_due_at_ =
+        std::min(timers_seen_at_ + timer_check_interval, io_seen_at_ + io_check_interval);
+}
+
 void scheduler::fire_timers() {
     timers_seen_at_ = dispatches_;
+    loop_duties_seen();
     auto now = timer_heap::clock::now();
     timers.expire(
         now,
@@ -297,6 +307,7 @@ void scheduler::balance() noexcept {
 
 void scheduler::poll_io() noexcept {
     io_seen_at_ = dispatches_;
+    loop_duties_seen();
     // Sockets are rare next to messages: a runtime without any never makes a system call here.
     if (rt.io.open_handles() == 0 || !rt.io.try_take_token()) return;
     rt.io.poll(timer_heap::clock::time_point{}); // the past: do not block

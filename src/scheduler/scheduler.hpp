@@ -80,9 +80,10 @@ class alignas(64) scheduler {
     void notify() noexcept;
     // make_ready for a process of this scheduler's runtime, on this scheduler's thread: the
     // common case (a process wakes the one it sent to), inline.
+    // The newest goes to `next_up_`, the one it displaces to the run queue.
     void ready_here(process_control* p) noexcept {
         p->sched = this;
-        queue->push_local(p);
+        if (process_control* older = std::exchange(next_up_, p)) queue->push_local(older);
         if (sleepers_->load(std::memory_order_relaxed) > 0) share_work();
     }
 
@@ -114,8 +115,7 @@ class alignas(64) scheduler {
         if (prev->stack.guard == guard_kind::canary) check_canary(*prev);
         prev->reductions_total +=
             std::uint64_t(budget_ - (prev->reductions < budget_ ? prev->reductions : budget_));
-        if (prev->why == switch_reason::yield ||
-            prev->inbox.load(std::memory_order_relaxed) != inbox_state::empty) {
+        if (prev->why == switch_reason::yield) {
             queue->push_local(prev);
         } else {
             wait_soft(prev);
@@ -138,7 +138,13 @@ class alignas(64) scheduler {
             return;
         }
         p->soft_generation = soft_young_;
+        // Announced before the inbox is looked at: a sender that queued a signal and then missed
+        // the announcement can only have done so within a few instructions of it (no fence).
         p->soft_on.store(this, std::memory_order_relaxed);
+        if (p->inbox.load(std::memory_order_relaxed) != inbox_state::empty) [[unlikely]] {
+            leave_soft(p);
+            queue->push_local(p);
+        }
     }
     // Takes `p` off its soft-waiter list (it must be a soft waiter of this scheduler).
     void leave_soft(process_control* p) noexcept {
@@ -201,13 +207,25 @@ class alignas(64) scheduler {
     // or I/O are due for a look). Marks it running.
     process_control* take_handoff() noexcept {
         // The loop's duties come first when they are due.
-        if (dispatches_ + 1 - timers_seen_at_ >= timer_check_interval ||
-            dispatches_ + 1 - io_seen_at_ >= io_check_interval)
-            return nullptr;
+        if (dispatches_ + 1 >= loop_due_at_) return nullptr;
         // Another thread signalled a soft waiter: the loop parks them first.
         if (soft_signal_.load(std::memory_order_relaxed)) return nullptr;
-        process_control* next = queue->pop();
-        if (!next) return nullptr;
+        // The process just made ready goes next, in what is left of the time slice of the one
+        // that now waits (so that two processes that keep waking each other share one slice
+        // and leave the others their turn). A process whose slice is over goes behind all.
+        process_control* next = next_up_;
+        std::int32_t reductions = budget_;
+        if (next && running->why == switch_reason::wait) {
+            next_up_ = nullptr;
+            reductions = running->reductions;
+        } else {
+            if (next) {
+                next_up_ = nullptr;
+                queue->push_local(next);
+            }
+            next = queue->pop();
+            if (!next) return nullptr;
+        }
         // A process that has not run yet gets its stack here; one coming out of hibernation
         // (or one no stack could be had for) needs the loop.
         if (next->hibernated | next->fresh) [[unlikely]] {
@@ -220,7 +238,7 @@ class alignas(64) scheduler {
         quiescent.store(++slices_, std::memory_order_release); // a time slice ends here too
         running = next;
         next->sched = this;
-        next->reductions = budget_;
+        next->reductions = reductions;
         return next;
     }
     eh_state* thread_eh() const noexcept { return eh_globals_; }
@@ -239,6 +257,7 @@ class alignas(64) scheduler {
     process_control* find_work() noexcept;
     void fire_timers();
     void poll_io() noexcept;
+    void loop_duties_seen() noexcept; // after timers_seen_at_ or io_seen_at_ changed
     void balance() noexcept;
     void sleep();
 
@@ -258,6 +277,11 @@ class alignas(64) scheduler {
     std::uint64_t balanced_at_ = 0;
     std::uint64_t slices_ = 0;
     process_control* resume_next_ = nullptr; // popped by a handoff that could not take it
+    // The process made ready last on this thread, run before the run queue's (take_handoff);
+    // only this thread touches it (it is not stealable).
+    process_control* next_up_ = nullptr;
+    // The dispatch count at which timers or I/O are due for a look in the loop.
+    std::uint64_t loop_due_at_ = 0;
     // Soft waiters (see wait_soft), in two generations: those that began waiting since the last
     // generation change (soft_[soft_young_]) and before it.
     soft_waiters soft_[2];
