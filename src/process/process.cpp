@@ -19,15 +19,30 @@
 namespace erl {
 namespace detail {
 
-process_control* current_process() noexcept {
-    scheduler* s = current_scheduler();
+namespace {
+[[noreturn, gnu::cold, gnu::noinline]] void throw_not_in_process(const char* operation) {
+    throw not_in_process(operation);
+}
+// The process this thread runs: only for the ERLCPP_READS_THREAD functions below, which read
+// the thread_local once, first thing, and never after anything that may suspend.
+inline process_control* running_here() noexcept {
+    scheduler* s = tl_scheduler;
     return s ? s->running : nullptr;
 }
+inline process_control& require_here(const char* operation) {
+    process_control* p = running_here();
+    if (!p) [[unlikely]]
+        throw_not_in_process(operation);
+    return *p;
+}
+} // namespace
 
-process_control& require_process(const char* operation) {
-    scheduler* s = current_scheduler();
-    if (!s || !s->running) throw not_in_process(operation);
-    return *s->running;
+ERLCPP_READS_THREAD process_control* current_process() noexcept {
+    return running_here();
+}
+
+ERLCPP_READS_THREAD process_control& require_process(const char* operation) {
+    return require_here(operation);
 }
 
 message_list& messages_of(process_control& p) noexcept {
@@ -40,8 +55,14 @@ node_identity current_node() noexcept {
     return {p->rt->node, p->rt->creation};
 }
 
+namespace {
+inline pid pid_of(const process_control& p) noexcept {
+    return pid(p.rt->node, p.number, p.serial.load(std::memory_order_relaxed), p.rt->creation);
+}
+} // namespace
+
 pid process_control::self_pid() const noexcept {
-    return pid(rt->node, number, serial.load(std::memory_order_relaxed), rt->creation);
+    return pid_of(*this);
 }
 
 void process_control::unref() noexcept {
@@ -409,8 +430,8 @@ void handle_signals(process_control& p) {
     handle_signals_inline(p);
 }
 
-receive_scope begin_receive() {
-    process_control& p = require_process("receive");
+ERLCPP_READS_THREAD receive_scope begin_receive() {
+    process_control& p = require_here("receive");
     handle_signals_inline(p);
     return {&p, &p.messages};
 }
@@ -442,8 +463,8 @@ void count_reduction(process_control& p) {
 
 } // namespace detail
 
-pid self() {
-    return detail::require_process("self").self_pid();
+ERLCPP_READS_THREAD pid self() {
+    return detail::pid_of(detail::require_here("self"));
 }
 
 void exit(exit_reason reason) {

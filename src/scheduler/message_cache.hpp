@@ -10,12 +10,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <erl/detail/envelope.hpp>
+
 namespace erl::detail {
 
 class message_cache {
   public:
-    static constexpr std::size_t granule = 16;
-    static constexpr std::size_t classes = 16; // blocks up to 256 bytes are cached
+    static constexpr std::size_t granule = message_granule;
+    static constexpr std::size_t classes = message_classes; // blocks up to 256 bytes are cached
     static constexpr std::size_t bytes_per_class = std::size_t(1) << 20;
     static constexpr std::uint32_t kept_idle = 64;
 
@@ -26,7 +28,7 @@ class message_cache {
 
     // Class of a block of `size` bytes, or `classes` when blocks of that size are not cached.
     static constexpr std::size_t class_of(std::size_t size) noexcept {
-        return size == 0 ? 0 : (size - 1) / granule;
+        return message_class_of(size);
     }
     // The size every block of a cached class is allocated with (so any block of a class fits
     // every request of it).

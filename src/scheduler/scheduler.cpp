@@ -16,9 +16,10 @@
 #include "signals/signals.hpp"
 
 namespace erl::detail {
-namespace {
 // initial-exec: one %fs-relative load, no __tls_get_addr call, also when built as PIC.
-thread_local scheduler* tl_scheduler __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit thread_local scheduler* tl_scheduler __attribute__((tls_model("initial-exec"))) = nullptr;
+
+namespace {
 constexpr unsigned idle_spins = 64;        // work searches before sleeping
 constexpr unsigned idle_pause_rounds = 16; // of which the first spin on `pause` alone
 } // namespace

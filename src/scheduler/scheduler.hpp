@@ -300,6 +300,19 @@ inline void note_if_soft(process_control* p) noexcept {
     if (scheduler* s = p->soft_on.load(std::memory_order_relaxed)) s->note_soft_signal();
 }
 
+// What current_scheduler() reads. A process may suspend in a function and resume on another
+// thread, and the compiler may keep a thread_local's address across the suspension; so only a
+// function marked ERLCPP_READS_THREAD (out of line, and opaque to the optimiser's analysis of
+// its callers) that reads it before any suspension, and never after, may read it directly: it
+// saves the call to current_scheduler() on the hottest paths. Everything else calls
+// current_scheduler().
+extern constinit thread_local scheduler* tl_scheduler __attribute__((tls_model("initial-exec")));
+#if defined(__clang__)
+#define ERLCPP_READS_THREAD __attribute__((noinline))
+#else
+#define ERLCPP_READS_THREAD __attribute__((noinline, noipa))
+#endif
+
 // Makes a process runnable: on the calling scheduler when it belongs to the same runtime (so
 // processes that talk stay together), else where the process last ran.
 void make_ready(process_control* p) noexcept;

@@ -45,7 +45,41 @@ struct envelope {
 };
 
 // Message memory: blocks cached per scheduler thread (src/scheduler/message_cache.hpp), plain
-// heap memory on other threads; a block may be freed on any thread.
+// heap memory on other threads; a block may be freed on any thread. Sizes up to
+// message_granule * message_classes bytes are cached, in classes of message_granule bytes.
+inline constexpr std::size_t message_granule = 16;
+inline constexpr std::size_t message_classes = 16;
+constexpr std::size_t message_class_of(std::size_t size) noexcept {
+    return size == 0 ? 0 : (size - 1) / message_granule;
+}
+
+// One entry point per size class (each instantiated in message_cache.cpp), so the class is a
+// constant where a block's size is: `size` (at most the class's block size) is only used
+// under ASan, where every message is its own allocation.
+template <std::size_t Class>
+void* allocate_message_block(std::size_t size);
+template <std::size_t Class>
+void free_message_block(void* block) noexcept;
+
+// A block of `Size` bytes, freed with free_message_sized<Size>.
+template <std::size_t Size>
+void* allocate_message_sized() {
+    if constexpr (message_class_of(Size) < message_classes) {
+        return allocate_message_block<message_class_of(Size)>(Size);
+    } else {
+        return ::operator new(Size);
+    }
+}
+template <std::size_t Size>
+void free_message_sized(void* block) noexcept {
+    if constexpr (message_class_of(Size) < message_classes) {
+        free_message_block<message_class_of(Size)>(block);
+    } else {
+        ::operator delete(block);
+    }
+}
+
+// The same for a size known only at run time.
 void* allocate_message(std::size_t size);
 void free_message(void* block, std::size_t size) noexcept;
 
@@ -57,11 +91,11 @@ inline constexpr bool fits_message_memory = alignof(T) <= __STDCPP_DEFAULT_NEW_A
 template <typename T, typename... Args>
 T* new_in_message_memory(Args&&... args) {
     if constexpr (fits_message_memory<T>) {
-        void* block = allocate_message(sizeof(T));
+        void* block = allocate_message_sized<sizeof(T)>();
         try {
             return ::new (block) T(std::forward<Args>(args)...);
         } catch (...) {
-            free_message(block, sizeof(T));
+            free_message_sized<sizeof(T)>(block);
             throw;
         }
     } else {
@@ -73,7 +107,7 @@ template <typename T>
 void delete_in_message_memory(T* p) noexcept {
     if constexpr (fits_message_memory<T>) {
         p->~T();
-        free_message(p, sizeof(T));
+        free_message_sized<sizeof(T)>(p);
     } else {
         delete p;
     }

@@ -55,9 +55,10 @@ class message_list {
         mark_set_ = true;
         return ++mark_id_;
     }
-    // First message after mark `id`, or the front when that mark has been replaced.
+    // First message after mark `id`, or the front when that mark has been replaced. Id 0 names
+    // no mark (set_mark's ids start at 1): a receive without a mark costs no test of the mark.
     envelope* first_after_mark(std::uint64_t id) const noexcept {
-        if (!mark_set_ || id != mark_id_) return head_;
+        if (id == 0 || !mark_set_ || id != mark_id_) return head_;
         return mark_ ? mark_->next : head_;
     }
 
