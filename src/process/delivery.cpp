@@ -93,21 +93,44 @@ bool send_signal(runtime_impl& rt, const pid& to, envelope_ptr e) noexcept {
     return delivered;
 }
 
-void deliver(const pid& to, envelope* raw, message_to_term convert) {
-    scheduler* here = current_scheduler();
+namespace {
+
+// deliver() for every case but a process sending within its runtime.
+[[gnu::noinline]] void deliver_elsewhere(const pid& to, envelope* raw, message_to_term convert,
+                                         scheduler* here, process_control* self) {
+    envelope_ptr e(raw);
+    if (!self) {
+        // From a plain thread. A pid of another node is dropped until distribution reaches it.
+        if (to.is_local())
+            with_runtime(to.creation(), [&](runtime_impl& rt) { push_local(rt, to, e, nullptr); });
+        return;
+    }
+    runtime_impl& rt = *self->rt;
+    if (to.is_local()) {
+        with_runtime(to.creation(), [&](runtime_impl& other) { push_local(other, to, e, here); });
+    } else if (rt.remote && !to.is_null()) {
+        if (!convert)
+            throw badarg(fmt::format("erl::send: {} is a process of node {}: only erl::term and "
+                                     "types with a term conversion can be sent there",
+                                     to, to.node()));
+        rt.remote->route(self->self_pid(), to, std::move(e), convert);
+    }
+    count_reduction(*self);
+}
+
+} // namespace
+
+ERLCPP_READS_THREAD void deliver(const pid& to, envelope* raw, message_to_term convert) {
+    scheduler* here = tl_scheduler; // read once, before anything can suspend
     process_control* self = here ? here->running : nullptr;
-    if (self) {
-        runtime_impl& rt = *self->rt;
-        if (to.creation() == rt.creation && to.node() == rt.node) [[likely]] {
-            // The hot path, a process sending within its runtime: push_local without the checks
-            // it needs for other callers.
-            process_control* p = rt.table.at(to.number());
-            if (p && p->soft_on.load(std::memory_order_relaxed) == here) {
-                // It waits on this thread's scheduler: no atomic read-modify-write at all.
-                here->deliver_soft(p, raw, to.serial());
-                count_reduction(*self);
-                return;
-            }
+    if (self && to.creation() == self->rt->creation && to.node() == self->rt->node) [[likely]] {
+        // The hot path, a process sending within its runtime: push_local without the checks
+        // it needs for other callers.
+        process_control* p = self->rt->table.at(to.number());
+        if (p && p->soft_on.load(std::memory_order_relaxed) == here) {
+            // It waits on this thread's scheduler: no atomic read-modify-write at all.
+            here->deliver_soft(p, raw, to.serial());
+        } else {
             push_result r = p ? p->push_checked(raw, to.serial()) : push_result::closed;
             if (r == push_result::queued) {
                 note_if_soft(p);
@@ -117,27 +140,12 @@ void deliver(const pid& to, envelope* raw, message_to_term convert) {
             } else {
                 raw->destroy(raw);
             }
-        } else {
-            envelope_ptr e(raw);
-            if (to.is_local()) {
-                with_runtime(to.creation(),
-                             [&](runtime_impl& other) { push_local(other, to, e, here); });
-            } else if (rt.remote && !to.is_null()) {
-                if (!convert)
-                    throw badarg(fmt::format("erl::send: {} is a process of node {}: only "
-                                             "erl::term and types with a term conversion can be "
-                                             "sent there",
-                                             to, to.node()));
-                rt.remote->route(self->self_pid(), to, std::move(e), convert);
-            }
         }
-        count_reduction(*self);
+        if (--self->reductions <= 0) [[unlikely]]
+            yield_spent(*self);
         return;
     }
-    // From a plain thread. A pid of another node is dropped until distribution reaches it.
-    envelope_ptr e(raw);
-    if (to.is_local())
-        with_runtime(to.creation(), [&](runtime_impl& rt) { push_local(rt, to, e, nullptr); });
+    deliver_elsewhere(to, raw, convert, here, self);
 }
 
 } // namespace erl::detail

@@ -207,6 +207,7 @@ scheduler* take_over(execution_context& self, bctx::transfer_t t, bool first) no
 inline void switch_out_inline(process_control& p, switch_reason why) noexcept {
     p.why = why;
     scheduler* s = p.sched;
+    s->count_slice(p);
     bctx::transfer_t t;
     if (process_control* next = s->take_handoff()) {
         // Straight to the next ready process: one switch instead of two, and no pass through
@@ -235,6 +236,7 @@ scheduler* process_started(bctx::transfer_t t) noexcept {
 void leave_for_good(process_control& p) noexcept {
     // The process may have moved: return to whichever scheduler runs it now.
     scheduler* s = p.sched;
+    s->count_slice(p);
     before_switch(p.ctx, s->ctx, true);
     swap_eh_state(s->thread_eh(), p.ctx, s->ctx);
     bctx::jump_fcontext(s->ctx.fctx, &p);
@@ -457,6 +459,10 @@ void wait_signals(process_control& p, clock::time_point deadline, bool has_deadl
 
 void count_reduction(process_control& p) {
     if (--p.reductions > 0) return;
+    yield_spent(p);
+}
+
+void yield_spent(process_control& p) {
     switch_out_inline(p, switch_reason::yield);
     handle_signals_inline(p);
 }

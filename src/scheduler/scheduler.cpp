@@ -173,6 +173,7 @@ void scheduler::run(process_control* p) {
     running = p;
     p->sched = this;
     p->reductions = budget_;
+    slice_start_ = budget_;
     if (p->fresh && !start_fresh(*p, *this)) {
         fail_start(*p);
         running = nullptr;

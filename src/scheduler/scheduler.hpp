@@ -113,8 +113,6 @@ class alignas(64) scheduler {
         auto sp = static_cast<const char*>(where);
         if (sp < prev->deepest) prev->deepest = sp;
         if (prev->stack.guard == guard_kind::canary) check_canary(*prev);
-        prev->reductions_total +=
-            std::uint64_t(budget_ - (prev->reductions < budget_ ? prev->reductions : budget_));
         if (prev->why == switch_reason::yield) {
             queue->push_local(prev);
         } else {
@@ -131,13 +129,12 @@ class alignas(64) scheduler {
     // It does so too before it looks for work elsewhere or sleeps, and, for a signal whose
     // sender looked just before the process became a soft waiter, it parks every process that
     // has waited softly for a whole `soft_period` of dispatches (two generations: young, old).
+    // The newest soft waiter is kept apart from the arrays (`soft_newest_`): it is usually the
+    // next one woken (two processes that talk), and then neither array is touched.
     void wait_soft(process_control* p) noexcept {
-        soft_waiters& young = soft_[soft_young_];
-        if (!young.add(p)) [[unlikely]] { // no memory for the list: park it at once
-            if (!p->park()) queue->push_local(p);
-            return;
-        }
-        p->soft_generation = soft_young_;
+        if (soft_newest_) retire_newest();
+        soft_newest_ = p;
+        p->soft_generation = newest_generation;
         // Announced before the inbox is looked at: a sender that queued a signal and then missed
         // the announcement can only have done so within a few instructions of it (no fence).
         p->soft_on.store(this, std::memory_order_relaxed);
@@ -146,10 +143,25 @@ class alignas(64) scheduler {
             queue->push_local(p);
         }
     }
+    // Moves the newest soft waiter to the young generation's array (parks it when the array
+    // cannot grow).
+    void retire_newest() noexcept {
+        process_control* p = std::exchange(soft_newest_, nullptr);
+        if (soft_[soft_young_].add(p)) [[likely]] {
+            p->soft_generation = soft_young_;
+        } else {
+            p->soft_on.store(nullptr, std::memory_order_relaxed);
+            if (!p->park()) queue->push_local(p);
+        }
+    }
     // Takes `p` off its soft-waiter list (it must be a soft waiter of this scheduler).
     void leave_soft(process_control* p) noexcept {
         p->soft_on.store(nullptr, std::memory_order_relaxed);
-        soft_[p->soft_generation].remove(p);
+        if (p->soft_generation == newest_generation) {
+            soft_newest_ = nullptr;
+        } else {
+            soft_[p->soft_generation].remove(p);
+        }
     }
     // Makes a soft waiter of this scheduler runnable (this thread only).
     void wake_soft(process_control* p) noexcept {
@@ -186,6 +198,10 @@ class alignas(64) scheduler {
         }
     }
     void harden_waiters() noexcept {
+        if (process_control* p = soft_newest_) {
+            leave_soft(p);
+            if (!p->park()) queue->push_local(p);
+        }
         harden(0);
         harden(1);
     }
@@ -197,7 +213,8 @@ class alignas(64) scheduler {
             harden_waiters();
         if (dispatches_ - soft_aged_at_ >= soft_period) {
             soft_aged_at_ = dispatches_;
-            soft_young_ ^= 1;    // the young generation becomes the old one...
+            if (soft_newest_) retire_newest(); // it ages with the young generation
+            soft_young_ ^= 1;                  // the young generation becomes the old one...
             harden(soft_young_); // ...once the old one is parked; its list is the new young one
         }
     }
@@ -212,10 +229,12 @@ class alignas(64) scheduler {
         if (soft_signal_.load(std::memory_order_relaxed)) return nullptr;
         // The process just made ready goes next, in what is left of the time slice of the one
         // that now waits (so that two processes that keep waking each other share one slice
-        // and leave the others their turn). A process whose slice is over goes behind all.
+        // and leave the others their turn). A process whose slice is over goes behind all, and
+        // so does it while processes made ready by other threads wait in the shared queue
+        // (which the run queue serves at least every 64 pops).
         process_control* next = next_up_;
         std::int32_t reductions = budget_;
-        if (next && running->why == switch_reason::wait) {
+        if (next && running->why == switch_reason::wait && queue->stealable() == 0) {
             next_up_ = nullptr;
             reductions = running->reductions;
         } else {
@@ -239,7 +258,12 @@ class alignas(64) scheduler {
         running = next;
         next->sched = this;
         next->reductions = reductions;
+        slice_start_ = reductions;
         return next;
+    }
+    // Adds the reductions `p` used since it was dispatched to its total (as it switches out).
+    void count_slice(process_control& p) const noexcept {
+        p.reductions_total += std::uint64_t(slice_start_ - p.reductions);
     }
     eh_state* thread_eh() const noexcept { return eh_globals_; }
 
@@ -280,11 +304,14 @@ class alignas(64) scheduler {
     // The process made ready last on this thread, run before the run queue's (take_handoff);
     // only this thread touches it (it is not stealable).
     process_control* next_up_ = nullptr;
+    std::int32_t slice_start_ = 0; // the running process's reductions when it was dispatched
     // The dispatch count at which timers or I/O are due for a look in the loop.
     std::uint64_t loop_due_at_ = 0;
     // Soft waiters (see wait_soft), in two generations: those that began waiting since the last
     // generation change (soft_[soft_young_]) and before it.
     soft_waiters soft_[2];
+    process_control* soft_newest_ = nullptr;
+    static constexpr std::uint8_t newest_generation = 2; // soft_generation of soft_newest_
     std::uint8_t soft_young_ = 0;
     std::uint64_t soft_aged_at_ = 0;
     alignas(64) std::atomic<bool> soft_signal_{false}; // written by other threads
@@ -335,6 +362,9 @@ void fail_start(process_control& p) noexcept;
 // Switches the calling process out, straight to the next ready process of its scheduler when
 // there is one (why: wait or yield), else to the scheduler loop; returns when it runs again.
 void switch_out(process_control& p, switch_reason why) noexcept;
+// The calling process's time slice is spent: yields, then handles the signals that came
+// meanwhile (an exit signal throws). count_reduction() inlined: `if (--reductions <= 0)`.
+void yield_spent(process_control& p);
 
 // The first thing a process does on a fresh stack (first run, or after hibernation): takes
 // over from whoever switched to it. Returns the scheduler it runs on.
