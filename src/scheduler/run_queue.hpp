@@ -48,8 +48,11 @@ class alignas(64) fifo_work_sharing final : public scheduling_algorithm {
     void push_remote(process_control* p) noexcept override { push_shared(p); }
 
     process_control* pop() noexcept override {
-        // Every so often, or when the private list is empty, the shared one goes first.
-        if ((++pops_ & 63) == 0 || local_.count == 0) {
+        // When both lists have work they take turns: the shared one holds the processes other
+        // threads made ready, and the scheduler may pop only every few dozen switches (a
+        // process it made ready itself often runs without a pop: scheduler::take_handoff).
+        shared_turn_ = !shared_turn_;
+        if (shared_turn_ || local_.count == 0) {
             if (process_control* p = take_shared()) return p;
         }
         process_control* p = local_.take();
@@ -114,7 +117,7 @@ class alignas(64) fifo_work_sharing final : public scheduling_algorithm {
     const std::atomic<int>& idle_;
     list local_; // owner thread only
     std::atomic<std::size_t> local_size_{0};
-    unsigned pops_ = 0;
+    bool shared_turn_ = false;
     spinlock lock_;
     list shared_; // guarded by lock_
     std::atomic<std::size_t> shared_size_{0};

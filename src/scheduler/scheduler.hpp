@@ -229,12 +229,10 @@ class alignas(64) scheduler {
         if (soft_signal_.load(std::memory_order_relaxed)) return nullptr;
         // The process just made ready goes next, in what is left of the time slice of the one
         // that now waits (so that two processes that keep waking each other share one slice
-        // and leave the others their turn). A process whose slice is over goes behind all, and
-        // so does it while processes made ready by other threads wait in the shared queue
-        // (which the run queue serves at least every 64 pops).
+        // and leave the others their turn). A process whose slice is over goes behind all.
         process_control* next = next_up_;
         std::int32_t reductions = budget_;
-        if (next && running->why == switch_reason::wait && queue->stealable() == 0) {
+        if (next && running->why == switch_reason::wait) {
             next_up_ = nullptr;
             reductions = running->reductions;
         } else {
