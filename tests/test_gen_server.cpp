@@ -346,9 +346,11 @@ TEST_CASE("gen_server: a call to a dead or dying server fails at once", "[gen_se
 TEST_CASE("gen_server: call timeout / the late reply never arrives", "[gen_server]") {
     in_runtime([] {
         auto c = erl::start<counter>(7, nullptr);
-        CHECK(call_error_of([&] { erl::call(c, slow_get{50ms}, 10ms); }) ==
+        // (Margins wide enough for a loaded machine: the 10 ms timeout must fire before the
+        // server's 300 ms sleep ends even when the scheduler threads get little CPU.)
+        CHECK(call_error_of([&] { erl::call(c, slow_get{300ms}, 10ms); }) ==
               erl::exit_reason(erl::atoms::timeout));
-        erl::sleep_for(100ms); // the server has answered by now
+        erl::sleep_for(350ms); // the server has answered by now
         auto info = erl::process_info(erl::self());
         REQUIRE(info);
         CHECK(info->message_queue_len == 0);
@@ -458,7 +460,7 @@ TEST_CASE("gen_server: send_request / wait/check/receive_response", "[gen_server
         auto id = erl::send_request(c, get_count{});
         CHECK(erl::wait_response(id, 1s) == std::optional<int>(3));
 
-        auto slow = erl::send_request(c, slow_get{40ms});
+        auto slow = erl::send_request(c, slow_get{300ms});
         CHECK_FALSE(erl::wait_response(slow, 5ms)); // not yet: still pending
         CHECK(erl::wait_response(slow) == 3);
 
@@ -466,10 +468,10 @@ TEST_CASE("gen_server: send_request / wait/check/receive_response", "[gen_server
         CHECK(erl::receive_response(r2, 1s) == 3);
 
         // receive_response abandons on timeout: the late reply never arrives.
-        auto r3 = erl::send_request(c, slow_get{40ms});
+        auto r3 = erl::send_request(c, slow_get{300ms});
         CHECK(call_error_of([&] { erl::receive_response(r3, 5ms); }) ==
               erl::exit_reason(erl::atoms::timeout));
-        erl::sleep_for(80ms);
+        erl::sleep_for(350ms);
         CHECK(erl::process_info(erl::self())->message_queue_len == 0);
 
         // check_response on a message received with a catch-all.

@@ -443,3 +443,34 @@ TEST_CASE("spawn options: a bigger stack for a deep process", "[process][stack]"
     });
     CHECK(depth_ok == 100);
 }
+
+TEST_CASE("receive timeouts fire while two schedulers trade messages", "[scheduler][soft]") {
+    // Waiters with timeouts on both schedulers while busy pairs on each and a stream of
+    // cross-scheduler messages keep parking, waking and soft waiting going at once: a lost timer
+    // wake-up leaves a waiter waiting for ever (no message ever comes for it).
+    erl::runtime rt({.schedulers = 2});
+    std::atomic<bool> stop{false};
+    std::atomic<int> finished{0};
+    rt.run([&] {
+        for (int pair = 0; pair < 2; ++pair)
+            start_busy_pair(stop);
+        erl::pid sink = erl::spawn([&stop] {
+            while (!stop)
+                erl::receive([](long) {}, erl::after(1ms));
+        });
+        for (int w = 0; w < 8; ++w) {
+            erl::spawn([&, sink, w] {
+                for (int i = 0; i < 100; ++i) {
+                    erl::receive([](double) {}, erl::after(std::chrono::microseconds(50 + w * 37)));
+                    erl::send(sink, long(i));
+                }
+                ++finished;
+            });
+        }
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (finished < 8 && std::chrono::steady_clock::now() < deadline)
+            erl::sleep_for(1ms);
+        stop = true;
+    });
+    CHECK(finished == 8);
+}

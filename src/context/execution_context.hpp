@@ -9,9 +9,30 @@
 
 #include "context/sanitizers.hpp"
 
+// Our own switch routine where we have one (execution_context.cpp), Boost's elsewhere.
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__ILP32__)
+#define ERLCPP_OWN_JUMP 1
+#else
+#define ERLCPP_OWN_JUMP 0
+#endif
+
 namespace erl::detail {
 
 namespace bctx = boost::context::detail;
+
+#if ERLCPP_OWN_JUMP
+extern "C" bctx::transfer_t erlcpp_jump_fcontext(bctx::fcontext_t to, void* vp);
+#endif
+
+// Switches to `to`, handing it `vp`; returns when something switches back, with the context it
+// left and what it handed over. Every switch of erlcpp's goes through here.
+inline bctx::transfer_t jump_to(bctx::fcontext_t to, void* vp) noexcept {
+#if ERLCPP_OWN_JUMP
+    return erlcpp_jump_fcontext(to, vp);
+#else
+    return bctx::jump_fcontext(to, vp);
+#endif
+}
 
 // What __cxa_get_globals() points at (Itanium C++ ABI: libstdc++ and libc++abi alike).
 struct eh_state {

@@ -215,11 +215,11 @@ inline void switch_out_inline(process_control& p, switch_reason why) noexcept {
         s->handoff_from = &p;
         before_switch(p.ctx, next->ctx);
         swap_eh_state(s->thread_eh(), p.ctx, next->ctx);
-        t = bctx::jump_fcontext(next->ctx.fctx, s);
+        t = jump_to(next->ctx.fctx, s);
     } else {
         before_switch(p.ctx, s->ctx);
         swap_eh_state(s->thread_eh(), p.ctx, s->ctx);
-        t = bctx::jump_fcontext(s->ctx.fctx, &p);
+        t = jump_to(s->ctx.fctx, &p);
     }
     take_over(p.ctx, t, false);
 }
@@ -239,7 +239,7 @@ void leave_for_good(process_control& p) noexcept {
     s->count_slice(p);
     before_switch(p.ctx, s->ctx, true);
     swap_eh_state(s->thread_eh(), p.ctx, s->ctx);
-    bctx::jump_fcontext(s->ctx.fctx, &p);
+    jump_to(s->ctx.fctx, &p);
     __builtin_unreachable();
 }
 

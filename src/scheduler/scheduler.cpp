@@ -197,7 +197,7 @@ void scheduler::run(process_control* p) {
     before_switch(ctx, p->ctx);
     swap_eh_state(eh_globals_, ctx, p->ctx);
     handoff_from = nullptr;
-    bctx::transfer_t t = bctx::jump_fcontext(p->ctx.fctx, this);
+    bctx::transfer_t t = jump_to(p->ctx.fctx, this);
     // Back on this thread's stack, from `p` or from a process p handed off to (directly or
     // through others): that one is in t.data. The process side swapped the exception state.
     after_switch(ctx, nullptr);
