@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cfenv>
 #include <chrono>
 #include <exception>
 #include <stdexcept>
@@ -473,4 +474,25 @@ TEST_CASE("receive timeouts fire while two schedulers trade messages", "[schedul
         stop = true;
     });
     CHECK(finished == 8);
+}
+
+TEST_CASE("the floating-point rounding mode is kept per process across switches",
+          "[scheduler][fenv]") {
+    erl::runtime rt({.schedulers = 1});
+    int seen_by_other = -1, kept = -1;
+    rt.run([&] {
+        erl::pid main_pid = erl::self();
+        erl::pid other = erl::spawn([&] {
+            erl::receive([](int) {});
+            seen_by_other = std::fegetround();
+            erl::send(main_pid, 0);
+        });
+        std::fesetround(FE_UPWARD);
+        erl::send(other, 1);
+        erl::receive([](int) {}); // the other process runs on this thread meanwhile
+        kept = std::fegetround();
+        std::fesetround(FE_TONEAREST);
+    });
+    CHECK(seen_by_other == FE_TONEAREST);
+    CHECK(kept == FE_UPWARD);
 }

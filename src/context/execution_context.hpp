@@ -6,6 +6,8 @@
 #include <boost/context/detail/fcontext.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 #include "context/sanitizers.hpp"
 
@@ -23,6 +25,19 @@ namespace bctx = boost::context::detail;
 #if ERLCPP_OWN_JUMP
 extern "C" bctx::transfer_t erlcpp_jump_fcontext(bctx::fcontext_t to, void* vp);
 #endif
+
+// make_fcontext saves the floating-point control words of the thread that makes the context;
+// a process starts with the defaults instead, wherever and whenever it first runs.
+inline void start_with_default_fp_modes([[maybe_unused]] bctx::fcontext_t fresh) noexcept {
+#if ERLCPP_OWN_JUMP
+    // The frame starts with MXCSR (32 bits) and the x87 control word (16 bits).
+    auto* frame = static_cast<unsigned char*>(fresh);
+    const std::uint32_t mxcsr = 0x1f80;  // all exceptions masked, round to nearest
+    const std::uint16_t x87_cw = 0x037f; // the same, extended precision
+    std::memcpy(frame, &mxcsr, sizeof mxcsr);
+    std::memcpy(frame + 4, &x87_cw, sizeof x87_cw);
+#endif
+}
 
 // Switches to `to`, handing it `vp`; returns when something switches back, with the context it
 // left and what it handed over. Every switch of erlcpp's goes through here.

@@ -247,6 +247,7 @@ void restart_context(process_control& p) noexcept {
     auto top = reinterpret_cast<std::uintptr_t>(p.stack.high()) & ~std::uintptr_t(63);
     std::size_t usable = top - reinterpret_cast<std::uintptr_t>(p.stack.low);
     p.ctx.fctx = bctx::make_fcontext(reinterpret_cast<void*>(top), usable, &process_entry);
+    start_with_default_fp_modes(p.ctx.fctx);
     p.deepest = reinterpret_cast<const char*>(top);
 #if ERLCPP_TSAN
     p.ctx.tsan_fiber = __tsan_create_fiber(0);
@@ -274,6 +275,7 @@ bool start_fresh(process_control& p, scheduler& s) noexcept {
     frame_top &= ~std::uintptr_t(63);
     std::size_t usable = frame_top - reinterpret_cast<std::uintptr_t>(p.stack.low);
     p.ctx.fctx = bctx::make_fcontext(reinterpret_cast<void*>(frame_top), usable, &process_entry);
+    start_with_default_fp_modes(p.ctx.fctx);
 #if ERLCPP_ASAN
     p.ctx.stack_bottom = p.stack.low;
     p.ctx.stack_size = p.stack.size;
