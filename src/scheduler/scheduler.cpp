@@ -240,7 +240,7 @@ void scheduler::finish(process_control* p) {
     p->exit_with = exit_reason();
     bool system = p->system;
     p->system = false;
-    p->unref(); // the process's own reference
+    p->unref(this); // the process's own reference
     rt.process_ended(system);
 }
 
