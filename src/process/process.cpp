@@ -147,7 +147,9 @@ void run_body(process_control& p) {
     bool crashed = false;
     bool hibernating = false;
     try {
-        handle_signals(p); // a kill may have arrived before the process first ran
+        // A kill may have arrived before the process first ran.
+        if (p.exiting || p.inbox.load(std::memory_order_relaxed) != inbox_state::empty)
+            handle_signals(p);
         p.run(p.closure);
     } catch (hibernate_exception&) {
         hibernating = true;
@@ -175,17 +177,19 @@ void run_body(process_control& p) {
         p.destroy = [](void*) noexcept {};
     }
     p.next_continuation.reset(); // a hibernation that user code caught and did not finish
-    // An exit decided by a signal wins over whatever the unwinding code threw instead.
+    // An exit decided by a signal wins over whatever the unwinding code threw instead; it is in
+    // p.exit_with already. Otherwise p.exit_with is still `normal` (an exit_with is only ever set
+    // with `exiting`, and scheduler::finish resets it), so a normal end writes nothing.
     if (p.exiting) {
-        reason = p.exit_with;
         crashed = false;
+    } else if (!reason.is_normal()) {
+        p.exit_with = std::move(reason);
     }
     p.exiting = true;
     p.terminating = true;
-    p.exit_with = reason;
     end_closure(p);
-    if (crashed) log_crash(p, reason);
-    terminate_process(p, reason);
+    if (crashed) log_crash(p, p.exit_with);
+    terminate_process(p, p.exit_with);
 }
 
 void process_entry(bctx::transfer_t t) noexcept {
