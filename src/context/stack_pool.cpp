@@ -23,9 +23,6 @@ namespace {
 constexpr std::size_t page = 4096;
 constexpr std::size_t guard_bytes = page;
 constexpr std::size_t slab_target_bytes = std::size_t(64) << 20;
-// Released stacks keep at most their top pages resident (a small process touches only these).
-constexpr std::size_t keep_resident_bytes = 8 * 1024;
-constexpr std::size_t cache_limit = 4096;
 
 std::size_t round_up(std::size_t n, std::size_t to) {
     return (n + to - 1) / to * to;
@@ -89,6 +86,9 @@ stack_pool::~stack_pool() {
     for (auto& c : classes_) {
         for (auto& s : c.free) {
             if (s.guard == guard_kind::mprotect) mprotect_budget.fetch_add(1);
+#if ERLCPP_VALGRIND
+            VALGRIND_STACK_DEREGISTER(s.valgrind_id);
+#endif
         }
     }
     std::lock_guard lock(slab_publish_mutex);
@@ -126,6 +126,10 @@ stack_slot stack_pool::fresh_slot(size_class& c) {
     s.low = slot_base + guard_bytes;
     s.size = c.usable;
     s.guard = guard_kind::canary;
+#if ERLCPP_VALGRIND
+    // Registered for the slot's life (the pool's): see prepare().
+    s.valgrind_id = VALGRIND_STACK_REGISTER(s.low, s.low + s.size);
+#endif
     if (madvise_guard_works.load(std::memory_order_relaxed)) {
         if (::madvise(slot_base, guard_bytes, MADV_GUARD_INSTALL) == 0) {
             s.guard = guard_kind::madvise;
@@ -145,29 +149,11 @@ stack_slot stack_pool::fresh_slot(size_class& c) {
     return s;
 }
 
-void stack_pool::prepare(stack_slot& s) noexcept {
-    if (s.guard == guard_kind::canary) std::memcpy(s.low, &stack_canary, sizeof stack_canary);
-#if ERLCPP_ASAN
-    __lsan_register_root_region(s.low, s.size);
-#endif
-#if ERLCPP_VALGRIND
-    s.valgrind_id = VALGRIND_STACK_REGISTER(s.low, s.low + s.size);
-#endif
+void stack_pool::write_canary(stack_slot& s) noexcept {
+    std::memcpy(s.low, &stack_canary, sizeof stack_canary);
 }
 
-void stack_pool::retire(stack_slot& s) noexcept {
-#if ERLCPP_ASAN
-    // A dead process leaves redzone poison on its stack; the next one must not trip on it.
-    ASAN_UNPOISON_MEMORY_REGION(s.low, s.size);
-    __lsan_unregister_root_region(s.low, s.size);
-#endif
-#if ERLCPP_VALGRIND
-    VALGRIND_STACK_DEREGISTER(s.valgrind_id);
-#endif
-    s.valgrind_id = 0;
-}
-
-stack_slot stack_pool::acquire(std::size_t size, stack_cache* cache) {
+stack_slot stack_pool::acquire_slow(std::size_t size, stack_cache* cache) {
     std::size_t usable = size == 0 ? default_size_ : round_up(std::max(size, 2 * page), page);
     stack_slot s;
     if (cache && usable == default_size_ && !cache->slots.empty()) {
@@ -187,7 +173,7 @@ stack_slot stack_pool::acquire(std::size_t size, stack_cache* cache) {
     return s;
 }
 
-void stack_pool::release(stack_slot s, const char* deepest, stack_cache* cache) noexcept {
+void stack_pool::release_slow(stack_slot s, const char* deepest, stack_cache* cache) noexcept {
     retire(s);
     // Give back the pages below the top that the process was seen to touch: a stack keeps at
     // most `keep_resident_bytes` resident between owners, and the common small process (which
@@ -200,8 +186,13 @@ void stack_pool::release(stack_slot s, const char* deepest, stack_cache* cache) 
         if (s.guard == guard_kind::canary) std::memcpy(s.low, &stack_canary, sizeof stack_canary);
     }
     if (cache && s.size == default_size_ && cache->slots.size() < cache_limit) {
-        cache->slots.push_back(s);
-        return;
+        try {
+            if (cache->slots.capacity() < cache_limit) cache->slots.reserve(cache_limit);
+            cache->slots.push_back(s);
+            return;
+        } catch (...) {
+            // No memory for the cache: the stack goes to the shared free list below.
+        }
     }
     std::lock_guard lock(mutex_);
     try {

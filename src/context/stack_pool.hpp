@@ -8,6 +8,8 @@
 #include <mutex>
 #include <vector>
 
+#include "context/sanitizers.hpp"
+
 namespace erl::detail {
 
 enum class guard_kind : std::uint8_t {
@@ -43,11 +45,30 @@ class stack_pool {
     std::size_t default_size() const noexcept { return default_size_; }
 
     // A stack of at least `size` usable bytes (0: the default). Throws std::bad_alloc when the
-    // address space is exhausted.
-    stack_slot acquire(std::size_t size, stack_cache* cache);
+    // address space is exhausted. The common case (the default size, a warm stack in the
+    // scheduler's cache) is inline: a pop from the cache.
+    stack_slot acquire(std::size_t size, stack_cache* cache) {
+        if (size == 0 && cache && !cache->slots.empty()) [[likely]] {
+            stack_slot s = cache->slots.back();
+            cache->slots.pop_back();
+            prepare(s);
+            return s;
+        }
+        return acquire_slow(size, cache);
+    }
     // `deepest` is the lowest stack address the process was seen at (its saved stack pointer at
-    // switches): stacks that went deep give their pages back before reuse.
-    void release(stack_slot slot, const char* deepest, stack_cache* cache) noexcept;
+    // switches): stacks that went deep give their pages back before reuse. Inline for the
+    // common case: a default-size stack that stayed shallow goes back to the scheduler's cache.
+    void release(stack_slot slot, const char* deepest, stack_cache* cache) noexcept {
+        if (cache && slot.size == default_size_ && deepest >= slot.high() - keep_resident_bytes &&
+            cache->slots.size() < cache->slots.capacity()) [[likely]] {
+            // Room without reallocating (release_slow reserves `cache_limit`): cannot throw.
+            retire(slot);
+            cache->slots.push_back(slot);
+            return;
+        }
+        release_slow(slot, deepest, cache);
+    }
     void drain_cache(stack_cache& cache) noexcept;
     // The stack stays with its process but its contents are dead (hibernation): every page is
     // given back and the next use starts clean.
@@ -55,6 +76,11 @@ class stack_pool {
 
     // Where a faulting address lies: the usable slot it belongs to, if it hit a guard page.
     static bool find_guard_hit(const void* addr, const void** slot_low) noexcept;
+
+    // Released stacks keep at most their top pages resident (a small process touches only these).
+    static constexpr std::size_t keep_resident_bytes = 8 * 1024;
+    // Warm stacks a scheduler keeps.
+    static constexpr std::size_t cache_limit = 4096;
 
   private:
     struct size_class {
@@ -66,8 +92,27 @@ class stack_pool {
     };
     size_class& class_for(std::size_t usable);
     stack_slot fresh_slot(size_class& c);
-    static void prepare(stack_slot& slot) noexcept;
-    static void retire(stack_slot& slot) noexcept;
+    stack_slot acquire_slow(std::size_t size, stack_cache* cache);
+    void release_slow(stack_slot slot, const char* deepest, stack_cache* cache) noexcept;
+    // A stack is handed out / taken back. Valgrind learns of a slot once, when it is cut
+    // (fresh_slot), and forgets it when the pool goes: an idle registered stack is harmless, and
+    // registering at every reuse cost a client request per spawn and per exit.
+    static void prepare(stack_slot& s) noexcept {
+        if (s.guard == guard_kind::canary) write_canary(s);
+#if ERLCPP_ASAN
+        __lsan_register_root_region(s.low, s.size);
+#endif
+    }
+    static void retire(stack_slot& s) noexcept {
+#if ERLCPP_ASAN
+        // A dead process leaves redzone poison on its stack; the next one must not trip on it.
+        ASAN_UNPOISON_MEMORY_REGION(s.low, s.size);
+        __lsan_unregister_root_region(s.low, s.size);
+#else
+        (void)s;
+#endif
+    }
+    static void write_canary(stack_slot& s) noexcept;
 
     std::size_t default_size_;
     std::mutex mutex_;

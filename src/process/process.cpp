@@ -94,19 +94,36 @@ constexpr bool staged_in_cache(std::size_t align) noexcept {
     return align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 }
 
-void free_staged(void* block) noexcept {
-    auto* h = static_cast<staged_closure*>(block);
-    if (staged_in_cache(h->align)) {
-        free_message(h, h->block);
-    } else {
-        ::operator delete(h, std::align_val_t(h->align));
+// A staging block comes from (and goes back to) the scheduler's message cache directly when the
+// caller knows its scheduler; otherwise through allocate_message/free_message.
+void* allocate_staged(scheduler* here, std::size_t bytes) {
+    if constexpr (!under_asan) {
+        std::size_t cls = message_cache::class_of(bytes);
+        if (here && cls < message_cache::classes) {
+            if (void* block = here->messages.take(cls)) return block;
+        }
     }
+    return allocate_message(bytes);
+}
+
+void free_staged(void* block, scheduler* here = nullptr) noexcept {
+    auto* h = static_cast<staged_closure*>(block);
+    if (!staged_in_cache(h->align)) {
+        ::operator delete(h, std::align_val_t(h->align));
+        return;
+    }
+    if constexpr (!under_asan) {
+        std::size_t cls = message_cache::class_of(h->block);
+        if (here && cls < message_cache::classes && here->messages.give(cls, h)) return;
+    }
+    free_message(h, h->block);
 }
 
 // The function is over (or never ran): its closure goes, and the staging block with it.
-void end_closure(process_control& p) noexcept {
+// `here`: the calling thread's scheduler, when the caller knows it.
+void end_closure(process_control& p, scheduler* here = nullptr) noexcept {
     p.destroy(p.closure);
-    if (void* block = std::exchange(p.closure_block, nullptr)) free_staged(block);
+    if (void* block = std::exchange(p.closure_block, nullptr)) free_staged(block, here);
 }
 
 void log_crash(process_control& p, const exit_reason& reason) {
@@ -130,7 +147,9 @@ void run_body(process_control& p) {
     bool crashed = false;
     bool hibernating = false;
     try {
-        handle_signals(p); // a kill may have arrived before the process first ran
+        // A kill may have arrived before the process first ran.
+        if (p.exiting || p.inbox.load(std::memory_order_relaxed) != inbox_state::empty)
+            handle_signals(p);
         p.run(p.closure);
     } catch (hibernate_exception&) {
         hibernating = true;
@@ -158,17 +177,19 @@ void run_body(process_control& p) {
         p.destroy = [](void*) noexcept {};
     }
     p.next_continuation.reset(); // a hibernation that user code caught and did not finish
-    // An exit decided by a signal wins over whatever the unwinding code threw instead.
+    // An exit decided by a signal wins over whatever the unwinding code threw instead; it is in
+    // p.exit_with already. Otherwise p.exit_with is still `normal` (an exit_with is only ever set
+    // with `exiting`, and scheduler::finish resets it), so a normal end writes nothing.
     if (p.exiting) {
-        reason = p.exit_with;
         crashed = false;
+    } else if (!reason.is_normal()) {
+        p.exit_with = std::move(reason);
     }
     p.exiting = true;
     p.terminating = true;
-    p.exit_with = reason;
     end_closure(p);
-    if (crashed) log_crash(p, reason);
-    terminate_process(p, reason);
+    if (crashed) log_crash(p, p.exit_with);
+    terminate_process(p, p.exit_with);
 }
 
 void process_entry(bctx::transfer_t t) noexcept {
@@ -269,7 +290,7 @@ bool start_fresh(process_control& p, scheduler& s) noexcept {
         frame_top = (frame_top - h->size) & ~(std::uintptr_t(h->align) - 1);
         auto* at = reinterpret_cast<void*>(frame_top);
         h->construct(at, p.closure);
-        end_closure(p);
+        end_closure(p, &s);
         p.closure = at;
     }
     frame_top &= ~std::uintptr_t(63);
@@ -330,16 +351,18 @@ void fail_start(process_control& p) noexcept {
     throw hibernate_exception{};
 }
 
-pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_ops& ops) {
-    process_control* parent = current_process();
+// Reads the thread's scheduler once, first thing; the only call that may suspend is the last.
+ERLCPP_READS_THREAD pid spawn_process(runtime_impl* rt, const spawn_options& options,
+                                      const closure_ops& ops) {
+    scheduler* const thread_sched = tl_scheduler;
+    process_control* parent = thread_sched ? thread_sched->running : nullptr;
     if (!rt) {
         if (!parent) throw not_in_process("spawn");
         rt = parent->rt;
     }
     if (rt->stopping.load(std::memory_order_acquire))
         throw std::runtime_error("erl::spawn: the runtime is shutting down");
-    scheduler* here = current_scheduler();
-    if (here && &here->rt != rt) here = nullptr;
+    scheduler* here = thread_sched && &thread_sched->rt == rt ? thread_sched : nullptr;
 
     // Erlang's +P. Read without a lock: spawns racing on several schedulers may overshoot by a
     // few; the table's fixed size is the hard bound.
@@ -355,21 +378,21 @@ pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_
     std::size_t bytes = staged_offset(align) + ops.size;
     staged_closure* h;
     try {
-        void* block = staged_in_cache(align) ? allocate_message(bytes)
+        void* block = staged_in_cache(align) ? allocate_staged(here, bytes)
                                              : ::operator new(bytes, std::align_val_t(align));
         h = ::new (block)
             staged_closure{ops.construct,        std::uint32_t(ops.size), std::uint32_t(align),
                            std::uint32_t(bytes), ops.nothrow_move,        options.stack_size};
     } catch (...) {
-        p->unref();
+        p->unref(here);
         throw;
     }
     void* closure_at = reinterpret_cast<char*>(h) + staged_offset(align);
     try {
         ops.construct(closure_at, ops.source);
     } catch (...) {
-        free_staged(h);
-        p->unref();
+        free_staged(h, here);
+        p->unref(here);
         throw;
     }
     p->ctx = execution_context{};
@@ -389,8 +412,12 @@ pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_
         rt->spawned_total.fetch_add(1, std::memory_order_relaxed);
     }
     if (options.link && parent && parent->rt == rt) link_new_child(*parent, *p);
-    pid id = p->self_pid();
-    make_ready(p);
+    pid id = pid_of(*p);
+    if (here) {
+        here->ready_here(p);
+    } else {
+        make_ready(p, thread_sched);
+    }
     if (parent) count_reduction(*parent);
     return id;
 }

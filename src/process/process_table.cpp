@@ -37,6 +37,7 @@ void process_table::reclaim(slot_cache& cache) {
     if (!cache.retired.empty()) {
         cache.waiting.push_back({std::move(cache.retired), snapshot()});
         cache.retired = {};
+        cache.retired.reserve(cache_batch); // release() retires inline while there is room
     }
     while (!cache.waiting.empty() && grace_passed(cache.waiting.front().snapshot)) {
         auto& batch = cache.waiting.front().numbers;
@@ -70,11 +71,9 @@ std::uint32_t process_table::take_global(slot_cache* cache) {
     return number;
 }
 
-process_control* process_table::allocate(slot_cache* cache) {
+process_control* process_table::allocate_slow(slot_cache* cache) {
     std::uint32_t number;
-    if (cache && cache->free.empty() &&
-        (cache->retired.size() >= cache_batch || !cache->waiting.empty()))
-        reclaim(*cache);
+    if (cache && (cache->retired.size() >= cache_batch || !cache->waiting.empty())) reclaim(*cache);
     if (cache && !cache->free.empty()) {
         number = cache->free.back();
         cache->free.pop_back();
@@ -82,40 +81,21 @@ process_control* process_table::allocate(slot_cache* cache) {
         std::lock_guard lock(mutex_);
         number = take_global(cache);
     }
-    process_control* p = at(number);
-    p->number = number;
-    p->serial.store(p->serial.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    // Release: a sender that sees the fresh inbox also sees the new serial (and drops a message
-    // meant for the slot's previous process).
-    p->inbox.store(inbox_state::empty, std::memory_order_release);
-    p->refs.store(1, std::memory_order_release);
-    return p;
+    return claim(number);
 }
 
-void process_table::release(process_control* p, slot_cache* cache) noexcept {
-    // Reset what the next process in this slot must not inherit.
+void process_table::drop_signals(process_control* p) noexcept {
     p->signals.reset();
-    p->messages.release_all();
-    p->trap_exit = false;
-    p->exiting = false;
-    p->terminating = false;
-    p->in_receive_wait = false;
-    p->reductions_total = 0;
-    p->closure = nullptr;
-    p->closure_block = nullptr;
-    p->hibernated = false;
-    p->fresh = false;
-    p->name_text.store(nullptr, std::memory_order_relaxed);
-    p->has_name = false;
-    p->timers_to_me.store(0, std::memory_order_relaxed);
-    p->wait_timer = timer_entry{};
+}
+
+void process_table::retire_slow(std::uint32_t number, slot_cache* cache) noexcept {
     try {
         if (cache) {
-            cache->retired.push_back(p->number);
+            cache->retired.push_back(number);
             return;
         }
         std::lock_guard lock(mutex_);
-        global_retired_.retired.push_back(p->number);
+        global_retired_.retired.push_back(number);
     } catch (...) {
         // Out of memory: the slot is lost until the runtime ends; nothing else is.
     }

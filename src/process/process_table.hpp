@@ -50,9 +50,25 @@ class process_table {
     // A fresh block holding one reference (the process's own), with a new serial. Throws
     // std::length_error (Erlang's system_limit) when every slot is taken (max_processes rounded
     // up to a whole chunk; the runtime checks max_processes itself: spawn_process).
-    process_control* allocate(slot_cache* cache);
+    // The common case (a slot in the scheduler's cache) is inline.
+    process_control* allocate(slot_cache* cache) {
+        if (cache && !cache->free.empty()) [[likely]] {
+            std::uint32_t number = cache->free.back();
+            cache->free.pop_back();
+            return claim(number);
+        }
+        return allocate_slow(cache);
+    }
     // Retires a block whose last reference is gone. `cache`: the calling scheduler's, if any.
-    void release(process_control* p, slot_cache* cache) noexcept;
+    // Inline while the cache's retired list has room (reclaim reserves a batch's worth).
+    void release(process_control* p, slot_cache* cache) noexcept {
+        reset_for_reuse(p);
+        if (cache && cache->retired.size() < cache->retired.capacity()) [[likely]] {
+            cache->retired.push_back(p->number); // cannot reallocate, so cannot throw
+            return;
+        }
+        retire_slow(p->number, cache);
+    }
     // Gives a scheduler's slots back (when it stops; no process runs any more).
     void drain(slot_cache& cache) noexcept;
 
@@ -75,6 +91,39 @@ class process_table {
     std::size_t capacity() const noexcept { return fresh_.load(std::memory_order_acquire); }
 
   private:
+    process_control* allocate_slow(slot_cache* cache);
+    void retire_slow(std::uint32_t number, slot_cache* cache) noexcept;
+    static void drop_signals(process_control* p) noexcept; // signal_state is complete there
+    // A slot taken for a new process: one reference (the process's own), a new serial.
+    process_control* claim(std::uint32_t number) noexcept {
+        process_control* p = at(number);
+        p->number = number;
+        p->serial.store(p->serial.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        // Release: a sender that sees the fresh inbox also sees the new serial (and drops a
+        // message meant for the slot's previous process).
+        p->inbox.store(inbox_state::empty, std::memory_order_release);
+        p->refs.store(1, std::memory_order_release);
+        return p;
+    }
+    // What the next process in this slot must not inherit.
+    static void reset_for_reuse(process_control* p) noexcept {
+        if (p->signals) [[unlikely]]
+            drop_signals(p);
+        p->messages.release_all();
+        p->trap_exit = false;
+        p->exiting = false;
+        p->terminating = false;
+        p->in_receive_wait = false;
+        p->reductions_total = 0;
+        p->closure = nullptr;
+        p->closure_block = nullptr;
+        p->hibernated = false;
+        p->fresh = false;
+        p->name_text.store(nullptr, std::memory_order_relaxed);
+        p->has_name = false;
+        p->timers_to_me.store(0, std::memory_order_relaxed);
+        p->wait_timer = timer_entry{};
+    }
     std::vector<std::uint64_t> snapshot() const;
     bool grace_passed(const std::vector<std::uint64_t>& snapshot) const noexcept;
     void reclaim(slot_cache& cache);

@@ -5,6 +5,15 @@
 // when a burst of messages defeats its own per-thread cache). A busy scheduler keeps up to
 // `bytes_per_class` of blocks of each size (64 Ki blocks of 16 bytes, 4 Ki of 256); one that
 // goes to sleep gives all but `kept_idle` back.
+//
+// Behind the schedulers' caches is one shared pool per size class (message_cache.cpp), under a
+// mutex taken once per batch of `batch` blocks: a cache that runs dry takes a batch from it, and
+// the pool cuts new batches from 64 KiB chunks (a burst of messages that are all alive at once,
+// such as N spawned processes each sending one to their parent, costs a bump of a pointer per
+// block instead of a malloc and a free); a full cache gives it a batch back; a block freed on a
+// plain thread goes to it alone. Blocks of these classes are never returned to the heap: the
+// memory of the largest burst stays in the pool for the next, as glibc would mostly keep it in
+// its own free lists.
 #pragma once
 
 #include <cstddef>
@@ -47,7 +56,7 @@ class message_cache {
     static constexpr std::uint32_t limit(std::size_t cls) noexcept {
         return std::uint32_t(bytes_per_class / block_size(cls));
     }
-    // False when the class is full (the caller frees the block).
+    // False when the class is full (the caller then calls give_over).
     bool give(std::size_t cls, void* block) noexcept {
         bin& b = bins_[cls];
         if (b.count >= limit(cls)) return false;
@@ -57,14 +66,27 @@ class message_cache {
         ++b.count;
         return true;
     }
-    // Frees blocks until each class keeps at most `keep`.
+    // Blocks moved between a cache and the shared pool at a time.
+    static constexpr std::uint32_t batch = 64;
+    // take() found the class empty: a batch from the shared pool (or cut from a new chunk);
+    // returns one of its blocks and keeps the rest. Throws std::bad_alloc.
+    void* refill(std::size_t cls);
+    // give() found the class full: a batch goes to the shared pool, `block` stays.
+    void give_over(std::size_t cls, void* block) noexcept;
+    // A block of a cached class freed where there is no cache (a plain thread, a stopped
+    // scheduler): it goes to the shared pool.
+    static void give_to_pool(std::size_t cls, void* block) noexcept;
+    // Gives blocks to the shared pool until each class keeps at most `keep`.
     void trim(std::uint32_t keep) noexcept;
     void clear() noexcept { trim(0); }
 
-  private:
     struct free_block {
         free_block* next;
+        free_block* next_batch; // in the shared pool: the next full batch (its first block)
     };
+    static_assert(sizeof(free_block) <= granule);
+
+  private:
     struct bin {
         free_block* head = nullptr;
         std::uint32_t count = 0;

@@ -238,10 +238,11 @@ void scheduler::finish(process_control* p) {
     if (p->ctx.tsan_fiber) __tsan_destroy_fiber(p->ctx.tsan_fiber);
     p->ctx.tsan_fiber = nullptr;
 #endif
-    p->exit_with = exit_reason();
+    if (!p->exit_with.is_normal()) p->exit_with = exit_reason();
     bool system = p->system;
     p->system = false;
-    p->unref(); // the process's own reference
+    // The process's own reference (process_control::unref, with this scheduler's slot cache).
+    if (p->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) rt.table.release(p, &slots);
     rt.process_ended(system);
 }
 

@@ -218,7 +218,6 @@ void answer_for_dead(runtime_impl& rt, const pid& dead, envelope_ptr e) {
 
 void terminate_process(process_control& p, const exit_reason& reason) noexcept {
     runtime_impl& rt = *p.rt;
-    const pid self = p.self_pid();
     // 1. Nothing more gets in. What was queued is answered as the dead answer.
     envelope* rest = p.close();
     // 2. The message queue goes.
@@ -234,6 +233,9 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
         p.has_name = false;
         p.name_text.store(nullptr, std::memory_order_relaxed);
     }
+    // Most processes end here: nothing was queued, and no link, monitor, resource or timer.
+    if (!rest && !p.signals && p.timers_to_me.load(std::memory_order_relaxed) == 0) return;
+    const pid self = p.self_pid();
     // 4. Signals queued before the end: a link or monitor made just before we died still gets
     // its noproc answer (so nobody waits for ever).
     while (rest) {

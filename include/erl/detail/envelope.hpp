@@ -44,9 +44,10 @@ struct envelope {
     signal_kind kind = signal_kind::message;
 };
 
-// Message memory: blocks cached per scheduler thread (src/scheduler/message_cache.hpp), plain
-// heap memory on other threads; a block may be freed on any thread. Sizes up to
-// message_granule * message_classes bytes are cached, in classes of message_granule bytes.
+// Message memory: blocks cached per scheduler thread, with a shared pool behind the caches for
+// other threads and bursts (src/scheduler/message_cache.hpp); a block may be freed on any thread.
+// Sizes up to message_granule * message_classes bytes are cached, in classes of message_granule
+// bytes.
 inline constexpr std::size_t message_granule = 16;
 inline constexpr std::size_t message_classes = 16;
 constexpr std::size_t message_class_of(std::size_t size) noexcept {
