@@ -239,7 +239,7 @@ TEST_CASE("gen_server: init results", "[gen_server]") {
 
         // init returning ok(timeout): handle_info(timeout_msg) runs when nothing arrives.
         auto t = erl::start<init_variants>(4);
-        erl::sleep_for(40ms);
+        erl::sleep_for(200ms); // (10 ms would do on an idle machine)
         CHECK(erl::call(t, get_count{}) == true);
         erl::stop(t);
 
@@ -622,7 +622,7 @@ TEST_CASE("gen_server: the server dies after taking the request in but before ha
     quiet_logs quiet;
     in_runtime([] {
         auto s = erl::start<call_paths>();
-        erl::cast(s, hold{40ms});
+        erl::cast(s, hold{300ms}); // long enough for a loaded machine to see it still alive
         auto id = erl::send_request(s, ask{1});
         erl::sleep_for(10ms);
         // The server, busy in handle_cast, has taken the request's signal in: the monitor exists.
