@@ -258,6 +258,17 @@ void leave_for_good(process_control& p) noexcept {
     // The process may have moved: return to whichever scheduler runs it now.
     scheduler* s = p.sched;
     s->count_slice(p);
+    // An ended process switches straight to the next ready one, which releases it
+    // (complete_switch); a hibernating one goes through the loop.
+    if (p.why == switch_reason::exit) {
+        if (process_control* next = s->take_handoff()) {
+            s->handoff_from = &p;
+            before_switch(p.ctx, next->ctx, true);
+            swap_eh_state(s->thread_eh(), p.ctx, next->ctx);
+            jump_to(next->ctx.fctx, s);
+            __builtin_unreachable();
+        }
+    }
     before_switch(p.ctx, s->ctx, true);
     swap_eh_state(s->thread_eh(), p.ctx, s->ctx);
     jump_to(s->ctx.fctx, &p);

@@ -106,17 +106,26 @@ class alignas(64) scheduler {
     // own stack.
     process_control* handoff_from = nullptr;
 
-    // Finishes the switch-out of `prev` (waiting or yielding) once its stack is left: keeps its
-    // context and parks it, or queues it again. Runs on whichever stack was switched to.
+    // Finishes the switch-out of `prev` (waiting, yielding or ended) once its stack is left:
+    // keeps its context and lets it wait, queues it again, or releases it. Runs on whichever
+    // stack was switched to.
     void complete_switch(process_control* prev, bctx::fcontext_t where) noexcept {
         prev->ctx.fctx = where;
         auto sp = static_cast<const char*>(where);
         if (sp < prev->deepest) prev->deepest = sp;
         if (prev->stack.guard == guard_kind::canary) check_canary(*prev);
-        if (prev->why == switch_reason::yield) {
+        switch (prev->why) {
+        case switch_reason::yield:
             queue->push_local(prev);
-        } else {
+            break;
+        case switch_reason::wait:
             wait_soft(prev);
+            break;
+        case switch_reason::exit: // it handed off as it ended (leave_for_good)
+            finish(prev);
+            break;
+        case switch_reason::hibernate: // never handed off
+            break;
         }
     }
 
