@@ -647,6 +647,66 @@ TEST_CASE("gen_server: the server dies after taking the request in but before ha
     });
 }
 
+TEST_CASE("gen_server: a call's monitor goes with a caller that dies or demonitors, and with the "
+          "server",
+          "[gen_server]") {
+    quiet_logs quiet;
+    erl::runtime rt({.schedulers = 2});
+    std::exception_ptr failed;
+    rt.run([&] {
+        try {
+            auto s = erl::start<call_paths>();
+            const erl::pid sp = s.get_pid();
+            const erl::pid me = erl::self();
+            auto wait_until = [](auto cond) {
+                for (int i = 0; i < 2000 && !cond(); ++i)
+                    erl::sleep_for(1ms);
+                return cond();
+            };
+            // The caller dies while its request waits at the server: the monitor leaves the
+            // server too.
+            erl::pid caller = erl::spawn([s] { erl::call(s, ask_later{}, erl::infinity); });
+            CHECK(wait_until([&] { return !erl::process_info(sp)->monitored_by.empty(); }));
+            CHECK(erl::process_info(sp)->monitored_by == std::vector<erl::pid>{caller});
+            CHECK(erl::process_info(caller)->monitors == std::vector<erl::pid>{sp});
+            erl::exit(caller, erl::exit_reason::kill());
+            CHECK(wait_until([&] { return no_monitors(sp); }));
+
+            // erl::demonitor with a request's tag removes the call's monitor on both sides.
+            auto id = erl::send_request(s, ask_later{});
+            CHECK(erl::process_info(me)->monitors == std::vector<erl::pid>{sp});
+            CHECK(erl::demonitor(id.tag()));
+            CHECK_FALSE(erl::demonitor(id.tag()));
+            CHECK(no_monitors(me));
+            CHECK(erl::call(s, ask{0}) == 0); // the demonitor has reached the server
+            CHECK(no_monitors(sp));
+            CHECK(call_error_of([&] { erl::receive_response(id, 10ms); }) ==
+                  erl::exit_reason(erl::atoms::timeout));
+            erl::cast(s, answer{});
+            CHECK_FALSE(erl::call(s, answered{})); // abandoned: the answer was dropped
+
+            // A request never collected keeps its monitor (as in OTP) until the server ends:
+            // then its DOWN arrives.
+            erl::unlink(sp);
+            { auto lost = erl::send_request(s, ask_later{}); }
+            CHECK(erl::call(s, ask{0}) == 0);
+            CHECK(erl::process_info(sp)->monitored_by == std::vector<erl::pid>{me});
+            CHECK(erl::process_info(me)->monitors == std::vector<erl::pid>{sp});
+            erl::exit(sp, erl::exit_reason(erl::atom("gone")));
+            auto d = erl::receive([](erl::down_msg d) { return d; },
+                                  erl::after(5s, [] { return erl::down_msg{}; }));
+            CHECK(d.process == sp);
+            CHECK(d.reason == erl::exit_reason(erl::atom("gone")));
+            CHECK(no_monitors(me));
+            CHECK(mailbox_empty());
+        } catch (...) {
+            failed = std::current_exception();
+        }
+    });
+    if (failed) std::rethrow_exception(failed);
+    CHECK(rt.statistics().monitors == 0);
+}
+
 TEST_CASE("gen_server: a typed call to a pid of another node is refused", "[gen_server]") {
     in_runtime([] {
         erl::server<call_paths> far(erl::pid(erl::atom("far@away"), 40, 1, 7));

@@ -1,5 +1,6 @@
-// monitor, demonitor.
+// monitor, demonitor, and the monitors of calls.
 #include <erl/detail/call_signal.hpp>
+#include <erl/gen.hpp>
 #include <erl/monitor.hpp>
 #include <erl/registry.hpp>
 
@@ -54,27 +55,32 @@ bool demonitor(const ref& id, demonitor_option option) {
             count_monitors(p, -1);
             send_signal(*p.rt, target,
                         envelope_ptr(new monitor_signal(p.self_pid(), id, signal_kind::demonitor)));
+        } else if (std::size_t i = find_call_out(p, id); i != npos) {
+            active = true;
+            drop_call_out(p, i);
         }
     }
-    if (option == demonitor_option::flush) {
-        for (envelope* e = p.messages.front(); e;) {
-            envelope* next = e->next;
-            if (e->type == type_key_of<down_msg>() &&
-                static_cast<message_envelope<down_msg>*>(e)->value.id == id) {
-                p.messages.remove(e);
-                e->destroy(e);
-            }
-            e = next;
-        }
-    }
+    if (option == demonitor_option::flush) flush_down(p, id);
     return active;
+}
+
+void detail::flush_down(process_control& p, const ref& id) noexcept {
+    for (envelope* e = p.messages.front(); e;) {
+        envelope* next = e->next;
+        if (e->type == type_key_of<down_msg>() &&
+            static_cast<message_envelope<down_msg>*>(e)->value.id == id) {
+            p.messages.remove(e);
+            e->destroy(e);
+        }
+        e = next;
+    }
 }
 
 void detail::send_call_signal(const pid& target, envelope_ptr s) {
     auto& p = require_process("call");
-    const ref id = *static_cast<call_signal&>(*s).id;
-    signals_of(p).monitoring.emplace(id, target);
-    count_monitors(p, 1);
+    const from& f = *static_cast<call_signal&>(*s).request;
+    const ref id = f.tag; // the signal may be gone after the send
+    add_call_out(p, f.slot.get(), id, target);
     if (!send_signal(*p.rt, target, std::move(s))) {
         // No such process: DOWN noproc, queued behind what is already there (as monitor()).
         p.push(make_down_signal({id, target, exit_reason::noproc(), atom()}).release());
@@ -82,16 +88,137 @@ void detail::send_call_signal(const pid& target, envelope_ptr s) {
     count_reduction(p);
 }
 
-bool detail::drop_monitor_on_self(const ref& id) noexcept {
-    process_control* p = current_process();
-    if (!p || !p->signals || !p->signals->monitored_by.erase(id)) return false;
-    count_monitors(*p, -1);
+// --- The records of calls' monitors ------------------------------------------------------
+
+namespace {
+
+// Removes v[i], moving the last record into its place; `index_of` gives a record's index field.
+template <typename IndexOf>
+void take_out(std::vector<call_monitor>& v, std::size_t i, IndexOf index_of) noexcept {
+    if (i + 1 != v.size()) {
+        v[i] = v.back();
+        index_of(v[i].slot, std::uint32_t(i));
+    }
+    v.pop_back();
+}
+
+void set_server_index(call_slot* s, std::uint32_t i) noexcept {
+    s->server_index.store(i, std::memory_order_relaxed);
+}
+void set_caller_index(call_slot* s, std::uint32_t i) noexcept {
+    s->caller_index = i;
+}
+
+// A record that goes releases the owner it holds (`hold`: the slot's server_hold or caller_hold).
+void release_hold(call_slot* s, std::uint8_t& hold) noexcept {
+    if (!hold) return;
+    hold = 0;
+    slot_ref::drop_owner(s);
+}
+
+} // namespace
+
+void detail::add_call_in(process_control& p, call_slot* slot, const ref& tag, const pid& caller) {
+    auto& v = signals_of(p).calls_in;
+    v.push_back(call_monitor{slot, tag, caller});
+    set_server_index(slot, std::uint32_t(v.size() - 1));
+    count_monitors(p, 1);
+}
+
+bool detail::remove_call_in(process_control& p, call_slot* slot) noexcept {
+    if (!p.signals) return false;
+    auto& v = p.signals->calls_in;
+    std::uint32_t i = slot->server_index.load(std::memory_order_relaxed);
+    if (i >= v.size() || v[i].slot != slot) return false;
+    take_out(v, i, set_server_index);
+    set_server_index(slot, call_slot::no_index);
+    count_monitors(p, -1);
+    release_hold(slot, slot->server_hold);
     return true;
 }
 
-void detail::forget_monitor(const ref& id) noexcept {
+void detail::clear_calls_in(process_control& p) noexcept {
+    if (!p.signals) return;
+    auto v = std::move(p.signals->calls_in);
+    p.signals->calls_in.clear();
+    count_monitors(p, -std::int64_t(v.size()));
+    for (const call_monitor& c : v) {
+        set_server_index(c.slot, call_slot::no_index);
+        release_hold(c.slot, c.slot->server_hold);
+    }
+}
+
+void detail::add_call_out(process_control& p, call_slot* slot, const ref& tag, const pid& server) {
+    auto& v = signals_of(p).calls_out;
+    v.push_back(call_monitor{slot, tag, server});
+    set_caller_index(slot, std::uint32_t(v.size() - 1));
+    count_monitors(p, 1);
+}
+
+void detail::remove_call_out(process_control& p, std::size_t i) noexcept {
+    auto& v = p.signals->calls_out;
+    call_slot* slot = v[i].slot;
+    take_out(v, i, set_caller_index);
+    set_caller_index(slot, call_slot::no_index);
+    count_monitors(p, -1);
+    release_hold(slot, slot->caller_hold);
+}
+
+std::size_t detail::find_call_out(const process_control& p, const ref& tag) noexcept {
+    if (!p.signals) return npos;
+    const auto& v = p.signals->calls_out;
+    for (std::size_t i = 0; i < v.size(); ++i)
+        if (v[i].tag == tag) return i;
+    return npos;
+}
+
+envelope_ptr detail::call_demonitor_signal(const pid& self, const call_monitor& c) {
+    auto* s = new monitor_signal(self, c.tag, signal_kind::demonitor);
+    if (c.slot->caller_hold) {
+        c.slot->caller_hold = 0; // the record's owner moves to the signal
+        s->call = slot_ref::adopt(c.slot);
+    } else {
+        c.slot->refs.fetch_add(1, std::memory_order_relaxed);
+        s->call = slot_ref::adopt(c.slot);
+    }
+    return envelope_ptr(s);
+}
+
+void detail::drop_call_out(process_control& p, std::size_t i) noexcept {
+    const call_monitor c = p.signals->calls_out[i];
+    envelope_ptr signal;
+    try {
+        signal = call_demonitor_signal(p.self_pid(), c);
+    } catch (...) {
+        // Out of memory: the server keeps the record until it replies or ends.
+    }
+    remove_call_out(p, i);
+    if (signal) send_signal(*p.rt, c.other, std::move(signal));
+}
+
+bool detail::drop_monitor_on_self(call_slot& slot) noexcept {
     process_control* p = current_process();
-    if (p && p->signals && p->signals->monitoring.erase(id)) count_monitors(*p, -1);
+    return p && remove_call_in(*p, &slot);
+}
+
+void detail::forget_monitor(call_slot& slot) noexcept {
+    process_control* p = current_process();
+    if (!p || !p->signals) return;
+    std::uint32_t i = slot.caller_index;
+    if (i < p->signals->calls_out.size() && p->signals->calls_out[i].slot == &slot)
+        remove_call_out(*p, i);
+}
+
+void detail::end_call_monitor(call_slot& slot, const ref& tag) {
+    process_control* p = current_process();
+    if (!p) return;
+    handle_signals(*p);
+    if (p->signals) {
+        std::uint32_t i = slot.caller_index;
+        if (i < p->signals->calls_out.size() && p->signals->calls_out[i].slot == &slot)
+            drop_call_out(*p, i);
+    }
+    flush_down(*p, tag);
 }
 
 } // namespace erl

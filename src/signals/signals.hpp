@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <erl/atom.hpp>
+#include <erl/detail/call_slot.hpp>
 #include <erl/detail/envelope.hpp>
 #include <erl/exit_reason.hpp>
 #include <erl/monitor.hpp>
@@ -28,13 +29,45 @@ struct owned_resource {
     bool (*held)(runtime_impl& rt, std::uint64_t id, const pid& owner) noexcept = nullptr;
 };
 
+// One side of a call's monitor (see erl/detail/call_signal.hpp): the call's slot, the tag and
+// the other process (the caller for the server's record, the server for the caller's).
+struct call_monitor {
+    call_slot* slot;
+    ref tag;
+    pid other;
+};
+
 struct signal_state {
     std::vector<owned_resource> resources;
     std::size_t resources_checked = 8; // compact `resources` when it grows past this
     std::unordered_set<pid> links;
     monitor_table monitoring;   // monitors this process holds: ref -> target
     monitor_table monitored_by; // monitors on this process: ref -> watcher
+    // Calls' monitors, outside the tables: those on this process (the calls it serves; index
+    // call_slot::server_index) and those it holds (its own calls; call_slot::caller_index).
+    std::vector<call_monitor> calls_in;
+    std::vector<call_monitor> calls_out;
 };
+
+// The records of calls' monitors (src/signals/call_monitors.cpp). Each removal releases the
+// owner the record holds, if it holds one.
+void add_call_in(process_control& p, call_slot* slot, const ref& tag, const pid& caller);
+// False (and nothing changes) when `slot`'s call has no record on p.
+bool remove_call_in(process_control& p, call_slot* slot) noexcept;
+// A dying server's records (after their DOWNs are sent).
+void clear_calls_in(process_control& p) noexcept;
+void add_call_out(process_control& p, call_slot* slot, const ref& tag, const pid& server);
+void remove_call_out(process_control& p, std::size_t index) noexcept;
+inline constexpr std::size_t npos = ~std::size_t(0);
+// The index of the caller's record with `tag` in p's calls_out, or npos.
+std::size_t find_call_out(const process_control& p, const ref& tag) noexcept;
+// Removes p's calls_out[i] and tells the server (demonitor).
+void drop_call_out(process_control& p, std::size_t i) noexcept;
+// The demonitor signal of a caller's record (it holds the call's slot; the record's owner, if it
+// has one, moves to it).
+envelope_ptr call_demonitor_signal(const pid& self, const call_monitor& c);
+// Removes the DOWNs for `id` from p's mailbox.
+void flush_down(process_control& p, const ref& id) noexcept;
 
 signal_state& signals_of(process_control& p);
 
@@ -65,6 +98,7 @@ struct link_signal final : envelope {
 struct monitor_signal final : envelope {
     pid from;
     ref id;
+    slot_ref call; // a demonitor of a call's monitor: the call (whose record goes)
     monitor_signal(pid f, ref r, signal_kind k) : from(f), id(r) {
         kind = k;
         destroy = [](envelope* e) noexcept { delete static_cast<monitor_signal*>(e); };
