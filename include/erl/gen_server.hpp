@@ -490,10 +490,10 @@ class server_loop {
         }
         std::function<void()> late;
         server_result r = guarded([&] { return k.run(job, &s_, m.f, late); });
-        apply(std::move(r), std::move(late));
+        apply(r, late);
     }
 
-    void apply(server_result r, std::function<void()> late) {
+    void apply(server_result& r, std::function<void()>& late) {
         if (r.stop) terminate_and_exit(std::move(*r.stop), std::move(late));
         next_ = std::move(r.next);
     }
@@ -515,7 +515,7 @@ class server_loop {
         if constexpr (handles_call<S, term>) {
             std::function<void()> late;
             server_result r = guarded([&] { return run_call(s_, std::move(request), f, late); });
-            apply(std::move(r), std::move(late));
+            apply(r, late);
         } else {
             reply_error(f, bad_call_reason(
                                fmt::format("{} has no handle_call for erl::term", type_name<S>())));
