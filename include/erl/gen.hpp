@@ -321,15 +321,16 @@ pending_call<R> start_call(const server_ref& t, std::string_view operation, Make
     using block = call_block<M, P>;
     auto server = t.resolve();
     if (!server) throw call_error(operation, exit_reason::noproc());
-    const pid me = self();
+    call_start start = begin_call();
+    const pid& me = start.self;
     if (*server == me) throw call_error(operation, exit_reason(atom("calling_self")));
     if (!server->is_local())
         throw badarg(fmt::format("erl::{}: {} is a process of node {}: only term requests "
                                  "(erl::call(server_ref, erl::term)) go to other nodes",
                                  operation, *server, server->node()));
     pending_call<R> pc;
-    pc.mark = mark_mailbox();
-    pc.tag = make_ref();
+    pc.mark = mailbox_mark{start.mark};
+    pc.tag = start.tag;
     pc.server = *server;
     block* b = block::make(std::move(payload));
     pc.slot = slot_ref::adopt(b);              // the block's two first owners: the caller...

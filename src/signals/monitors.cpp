@@ -6,6 +6,7 @@
 
 #include "process/process_control.hpp"
 #include "runtime/runtime_impl.hpp"
+#include "scheduler/scheduler.hpp"
 #include "signals/signals.hpp"
 
 namespace erl {
@@ -76,6 +77,31 @@ void detail::flush_down(process_control& p, const ref& id) noexcept {
     }
 }
 
+namespace {
+// Call tags: make_ref()'s third word is below 2^14; these have the top bit set, the thread's
+// number in the rest, and the thread's count in the first two words (18 and 32 bits, as
+// make_ref's). So they never equal a make_ref() reference, nor one another.
+std::atomic<std::uint32_t> call_tag_threads{0};
+constinit thread_local std::uint32_t tl_call_tag_thread __attribute__((tls_model("initial-exec"))) =
+    0;
+constinit thread_local std::uint64_t tl_call_tag_count __attribute__((tls_model("initial-exec"))) =
+    0;
+} // namespace
+
+// Reads its thread_locals first, before anything that could suspend (scheduler.hpp).
+ERLCPP_READS_THREAD call_start detail::begin_call() {
+    std::uint32_t t = tl_call_tag_thread;
+    if (t == 0) [[unlikely]]
+        t = tl_call_tag_thread = call_tag_threads.fetch_add(1, std::memory_order_relaxed) + 1;
+    std::uint64_t n = tl_call_tag_count++;
+    auto& p = require_process("call");
+    handle_signals(p);
+    return {
+        p.self_pid(), p.messages.set_mark(),
+        ref(p.rt->node, p.rt->creation,
+            {std::uint32_t(n & 0x3ffff), std::uint32_t(n >> 18), 0x80000000u | (t & 0x7fffffffu)})};
+}
+
 void detail::send_call_signal(const pid& target, envelope_ptr s) {
     auto& p = require_process("call");
     const from& f = *static_cast<call_signal&>(*s).request;
@@ -90,78 +116,24 @@ void detail::send_call_signal(const pid& target, envelope_ptr s) {
 
 // --- The records of calls' monitors ------------------------------------------------------
 
-namespace {
-
-// Removes v[i], moving the last record into its place; `index_of` gives a record's index field.
-template <typename IndexOf>
-void take_out(std::vector<call_monitor>& v, std::size_t i, IndexOf index_of) noexcept {
-    if (i + 1 != v.size()) {
-        v[i] = v.back();
-        index_of(v[i].slot, std::uint32_t(i));
-    }
-    v.pop_back();
-}
-
-void set_server_index(call_slot* s, std::uint32_t i) noexcept {
-    s->server_index.store(i, std::memory_order_relaxed);
-}
-void set_caller_index(call_slot* s, std::uint32_t i) noexcept {
-    s->caller_index = i;
-}
-
-// A record that goes releases the owner it holds (`hold`: the slot's server_hold or caller_hold).
-void release_hold(call_slot* s, std::uint8_t& hold) noexcept {
-    if (!hold) return;
-    hold = 0;
-    slot_ref::drop_owner(s);
-}
-
-} // namespace
-
-void detail::add_call_in(process_control& p, call_slot* slot, const ref& tag, const pid& caller) {
-    auto& v = signals_of(p).calls_in;
-    v.push_back(call_monitor{slot, tag, caller});
-    set_server_index(slot, std::uint32_t(v.size() - 1));
-    count_monitors(p, 1);
-}
-
-bool detail::remove_call_in(process_control& p, call_slot* slot) noexcept {
-    if (!p.signals) return false;
-    auto& v = p.signals->calls_in;
-    std::uint32_t i = slot->server_index.load(std::memory_order_relaxed);
-    if (i >= v.size() || v[i].slot != slot) return false;
-    take_out(v, i, set_server_index);
-    set_server_index(slot, call_slot::no_index);
-    count_monitors(p, -1);
-    release_hold(slot, slot->server_hold);
-    return true;
+void detail::call_list::grow() {
+    std::size_t cap = capacity_ ? capacity_ * 2 : 4;
+    auto fresh = std::make_unique<call_monitor[]>(cap);
+    for (std::size_t i = 0; i < size_; ++i)
+        fresh[i] = items_[i];
+    items_ = std::move(fresh);
+    capacity_ = cap;
 }
 
 void detail::clear_calls_in(process_control& p) noexcept {
     if (!p.signals) return;
-    auto v = std::move(p.signals->calls_in);
-    p.signals->calls_in.clear();
+    auto& v = p.signals->calls_in;
     count_monitors(p, -std::int64_t(v.size()));
     for (const call_monitor& c : v) {
-        set_server_index(c.slot, call_slot::no_index);
+        c.slot->server_index.store(call_slot::no_index, std::memory_order_relaxed);
         release_hold(c.slot, c.slot->server_hold);
     }
-}
-
-void detail::add_call_out(process_control& p, call_slot* slot, const ref& tag, const pid& server) {
-    auto& v = signals_of(p).calls_out;
-    v.push_back(call_monitor{slot, tag, server});
-    set_caller_index(slot, std::uint32_t(v.size() - 1));
-    count_monitors(p, 1);
-}
-
-void detail::remove_call_out(process_control& p, std::size_t i) noexcept {
-    auto& v = p.signals->calls_out;
-    call_slot* slot = v[i].slot;
-    take_out(v, i, set_caller_index);
-    set_caller_index(slot, call_slot::no_index);
-    count_monitors(p, -1);
-    release_hold(slot, slot->caller_hold);
+    v.clear();
 }
 
 std::size_t detail::find_call_out(const process_control& p, const ref& tag) noexcept {

@@ -2,6 +2,8 @@
 // exits, monitors, introspection), and what a process's end sets off. Internal.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <unordered_set>
 #include <vector>
 
@@ -32,9 +34,42 @@ struct owned_resource {
 // One side of a call's monitor (see erl/detail/call_signal.hpp): the call's slot, the tag and
 // the other process (the caller for the server's record, the server for the caller's).
 struct call_monitor {
-    call_slot* slot;
+    call_slot* slot = nullptr;
     ref tag;
     pid other;
+};
+
+// A process's records of one side of calls' monitors, addressed by index (each record's slot
+// keeps its index): adding and removing one is a few stores, with no search.
+class call_list {
+  public:
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    call_monitor& operator[](std::size_t i) noexcept { return items_[i]; }
+    const call_monitor& operator[](std::size_t i) const noexcept { return items_[i]; }
+    const call_monitor* begin() const noexcept { return items_.get(); }
+    const call_monitor* end() const noexcept { return items_.get() + size_; }
+    // Appends a record; returns its index.
+    std::uint32_t push(call_slot* slot, const ref& tag, const pid& other) {
+        if (size_ == capacity_) [[unlikely]]
+            grow();
+        items_[size_] = call_monitor{slot, tag, other};
+        return std::uint32_t(size_++);
+    }
+    // Removes record i, moving the last one into its place: returns the moved record's slot
+    // (its index is now i), or nullptr when i was the last.
+    call_slot* take_out(std::size_t i) noexcept {
+        if (i == --size_) return nullptr;
+        items_[i] = items_[size_];
+        return items_[i].slot;
+    }
+    void clear() noexcept { size_ = 0; }
+
+  private:
+    void grow();
+    std::unique_ptr<call_monitor[]> items_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
 };
 
 struct signal_state {
@@ -45,19 +80,10 @@ struct signal_state {
     monitor_table monitored_by; // monitors on this process: ref -> watcher
     // Calls' monitors, outside the tables: those on this process (the calls it serves; index
     // call_slot::server_index) and those it holds (its own calls; call_slot::caller_index).
-    std::vector<call_monitor> calls_in;
-    std::vector<call_monitor> calls_out;
+    call_list calls_in;
+    call_list calls_out;
 };
 
-// The records of calls' monitors (src/signals/call_monitors.cpp). Each removal releases the
-// owner the record holds, if it holds one.
-void add_call_in(process_control& p, call_slot* slot, const ref& tag, const pid& caller);
-// False (and nothing changes) when `slot`'s call has no record on p.
-bool remove_call_in(process_control& p, call_slot* slot) noexcept;
-// A dying server's records (after their DOWNs are sent).
-void clear_calls_in(process_control& p) noexcept;
-void add_call_out(process_control& p, call_slot* slot, const ref& tag, const pid& server);
-void remove_call_out(process_control& p, std::size_t index) noexcept;
 inline constexpr std::size_t npos = ~std::size_t(0);
 // The index of the caller's record with `tag` in p's calls_out, or npos.
 std::size_t find_call_out(const process_control& p, const ref& tag) noexcept;
@@ -75,6 +101,52 @@ signal_state& signals_of(process_control& p);
 // thread of p's scheduler, which owns the counter's cell).
 inline void count_monitors(process_control& p, std::int64_t delta) noexcept {
     p.rt->monitor_count.add(p.sched->index, delta);
+}
+
+// The records of calls' monitors (see erl/detail/call_signal.hpp), on the hot path of every
+// call. Each removal releases the owner the record holds, if it holds one.
+
+// A record that goes releases the owner it holds (`hold`: the slot's server_hold or caller_hold).
+inline void release_hold(call_slot* s, std::uint8_t& hold) noexcept {
+    if (!hold) return;
+    hold = 0;
+    slot_ref::drop_owner(s);
+}
+
+inline void add_call_in(process_control& p, call_slot* slot, const ref& tag, const pid& caller) {
+    std::uint32_t i = signals_of(p).calls_in.push(slot, tag, caller);
+    slot->server_index.store(i, std::memory_order_relaxed);
+    count_monitors(p, 1);
+}
+
+// False (and nothing changes) when `slot`'s call has no record on p.
+inline bool remove_call_in(process_control& p, call_slot* slot) noexcept {
+    if (!p.signals) return false;
+    auto& v = p.signals->calls_in;
+    std::uint32_t i = slot->server_index.load(std::memory_order_relaxed);
+    if (i >= v.size() || v[i].slot != slot) return false;
+    if (call_slot* moved = v.take_out(i)) moved->server_index.store(i, std::memory_order_relaxed);
+    slot->server_index.store(call_slot::no_index, std::memory_order_relaxed);
+    count_monitors(p, -1);
+    release_hold(slot, slot->server_hold);
+    return true;
+}
+
+// A dying server's records (after their DOWNs are sent).
+void clear_calls_in(process_control& p) noexcept;
+
+inline void add_call_out(process_control& p, call_slot* slot, const ref& tag, const pid& server) {
+    slot->caller_index = signals_of(p).calls_out.push(slot, tag, server);
+    count_monitors(p, 1);
+}
+
+inline void remove_call_out(process_control& p, std::size_t i) noexcept {
+    auto& v = p.signals->calls_out;
+    call_slot* slot = v[i].slot;
+    if (call_slot* moved = v.take_out(i)) moved->caller_index = std::uint32_t(i);
+    slot->caller_index = call_slot::no_index;
+    count_monitors(p, -1);
+    release_hold(slot, slot->caller_hold);
 }
 
 struct exit_signal final : envelope {

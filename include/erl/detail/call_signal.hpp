@@ -3,6 +3,7 @@
 // the monitor itself. Internal (erl/gen.hpp and the signals layer).
 #pragma once
 
+#include <cstdint>
 #include <utility>
 
 #include <erl/detail/envelope.hpp>
@@ -42,6 +43,16 @@ struct call_signal : envelope {
 // server_index), so that the usual round trip (monitor, reply, demonitor) costs no look-up. It
 // behaves as any monitor: the server's end sends the caller a DOWN, the caller's end or its
 // demonitor (erl::demonitor with the tag works too) removes it on the server.
+
+// The start of a call in the calling process: its pid, a mark in its mailbox (mark_mailbox()),
+// and the call's tag, a fresh reference (from a range that make_ref() never uses, counted per
+// thread: no atomic instruction). Throws not_in_process outside a process.
+struct call_start {
+    pid self;
+    std::uint64_t mark;
+    ref tag;
+};
+call_start begin_call();
 
 // Sends `s` (a call_signal) from the calling process to `target`, a process of this program;
 // the caller now monitors `target` with the request's tag. When `target` does not exist the
