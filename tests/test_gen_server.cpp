@@ -7,6 +7,7 @@
 #include <chrono>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -705,6 +706,44 @@ TEST_CASE("gen_server: a call's monitor goes with a caller that dies or demonito
     });
     if (failed) std::rethrow_exception(failed);
     CHECK(rt.statistics().monitors == 0);
+}
+
+namespace {
+struct tag_of { // the call's own tag
+    using reply_type = erl::ref;
+};
+struct tag_server : erl::gen_server<tag_server> {
+    erl::ref handle_call(tag_of, const erl::from& f) { return f.tag; }
+};
+} // namespace
+
+TEST_CASE("gen_server: call tags are unique references, never equal to make_ref's",
+          "[gen_server]") {
+    in_runtime([] {
+        auto s = erl::start<tag_server>();
+        const erl::pid me = erl::self();
+        constexpr int callers = 4;
+        constexpr int per_caller = 200;
+        for (int c = 0; c < callers; ++c)
+            erl::spawn([s, me] {
+                std::vector<erl::ref> got;
+                for (int i = 0; i < per_caller; ++i) {
+                    got.push_back(erl::call(s, tag_of{}));
+                    got.push_back(erl::make_ref());
+                }
+                erl::send(me, std::move(got));
+            });
+        std::set<erl::ref> seen;
+        for (int c = 0; c < callers; ++c) {
+            auto got = erl::receive([](std::vector<erl::ref> v) { return v; });
+            for (const erl::ref& r : got) {
+                CHECK(r.is_local());
+                seen.insert(r);
+            }
+        }
+        CHECK(seen.size() == std::size_t(2 * callers * per_caller));
+        erl::stop(s);
+    });
 }
 
 TEST_CASE("gen_server: a typed call to a pid of another node is refused", "[gen_server]") {

@@ -371,16 +371,16 @@ template <typename R, typename Rep, typename Period>
 call_outcome<R> wait_call(const pending_call<R>& pc, std::chrono::duration<Rep, Period> timeout,
                           bool infinite) {
     using out = call_outcome<R>;
-    const ref tag = pc.tag;
-    auto on_reply = guard([tag](const gen_reply<R>& r) { return r.tag == tag; },
+    const ref& tag = pc.tag;
+    auto on_reply = guard([&tag](const gen_reply<R>& r) { return r.tag == tag; },
                           [](gen_reply<R>&& r) {
                               return out{std::move(r.value), {}, false, r.demonitored};
                           });
-    auto on_error = guard([tag](const gen_error_reply& r) { return r.tag == tag; },
+    auto on_error = guard([&tag](const gen_error_reply& r) { return r.tag == tag; },
                           [](gen_error_reply&& r) {
                               return out{{}, std::move(r.reason), false, r.demonitored};
                           });
-    auto on_down = guard([tag](const down_msg& d) { return d.id == tag; },
+    auto on_down = guard([&tag](const down_msg& d) { return d.id == tag; },
                          [](down_msg&& d) {
                              return out{{}, std::move(d.reason), true};
                          });
