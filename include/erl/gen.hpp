@@ -344,7 +344,7 @@ pending_call<R> start_call(const server_ref& t, std::string_view operation, Make
     signal->request = &msg->value.f;
     signal->message = msg;
     signal->destroy = &call_signal::destroy_message;
-    send_call_signal(*server, envelope_ptr(signal));
+    send_call_signal(*start.process, *server, envelope_ptr(signal));
     return pc;
 }
 

@@ -97,13 +97,12 @@ ERLCPP_READS_THREAD call_start detail::begin_call() {
     auto& p = require_process("call");
     handle_signals(p);
     return {
-        p.self_pid(), p.messages.set_mark(),
+        &p, p.self_pid(), p.messages.set_mark(),
         ref(p.rt->node, p.rt->creation,
             {std::uint32_t(n & 0x3ffff), std::uint32_t(n >> 18), 0x80000000u | (t & 0x7fffffffu)})};
 }
 
-void detail::send_call_signal(const pid& target, envelope_ptr s) {
-    auto& p = require_process("call");
+void detail::send_call_signal(process_control& p, const pid& target, envelope_ptr s) {
     const from& f = *static_cast<call_signal&>(*s).request;
     const ref id = f.tag; // the signal may be gone after the send
     add_call_out(p, f.slot.get(), id, target);
@@ -187,10 +186,15 @@ void detail::end_call_monitor(call_slot& slot, const ref& tag) {
     handle_signals(*p);
     if (p->signals) {
         std::uint32_t i = slot.caller_index;
-        if (i < p->signals->calls_out.size() && p->signals->calls_out[i].slot == &slot)
+        if (i < p->signals->calls_out.size() && p->signals->calls_out[i].slot == &slot) {
             drop_call_out(*p, i);
+            flush_down(*p, tag);
+            return;
+        }
     }
-    flush_down(*p, tag);
+    // No call record: the call's monitor is gone already, or it is a plain monitor (a request
+    // to a name that nobody had).
+    demonitor(tag, demonitor_option::flush);
 }
 
 } // namespace erl

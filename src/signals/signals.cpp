@@ -16,8 +16,8 @@
 
 namespace erl::detail {
 
-signal_state& signals_of(process_control& p) {
-    if (!p.signals) p.signals = std::make_unique<signal_state>();
+signal_state& make_signals(process_control& p) {
+    p.signals = std::make_unique<signal_state>();
     return *p.signals;
 }
 

@@ -95,7 +95,11 @@ envelope_ptr call_demonitor_signal(const pid& self, const call_monitor& c);
 // Removes the DOWNs for `id` from p's mailbox.
 void flush_down(process_control& p, const ref& id) noexcept;
 
-signal_state& signals_of(process_control& p);
+// A process's signal state, made at its first use.
+signal_state& make_signals(process_control& p);
+inline signal_state& signals_of(process_control& p) {
+    return p.signals ? *p.signals : make_signals(p);
+}
 
 // Changes the runtime's count of monitor table entries; from code running in `p` (so on the
 // thread of p's scheduler, which owns the counter's cell).

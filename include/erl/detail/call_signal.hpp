@@ -17,6 +17,7 @@ struct from; // erl/gen.hpp
 namespace erl::detail {
 
 struct call_slot;
+struct process_control;
 
 // Kind signal_kind::call. When the server takes it in, the monitor (watcher request->caller, ref
 // request->tag) is registered and then `message` joins the mailbox: the monitor is in place
@@ -48,16 +49,17 @@ struct call_signal : envelope {
 // and the call's tag, a fresh reference (from a range that make_ref() never uses, counted per
 // thread: no atomic instruction). Throws not_in_process outside a process.
 struct call_start {
+    process_control* process; // for send_call_signal (nothing suspends in between)
     pid self;
     std::uint64_t mark;
     ref tag;
 };
 call_start begin_call();
 
-// Sends `s` (a call_signal) from the calling process to `target`, a process of this program;
-// the caller now monitors `target` with the request's tag. When `target` does not exist the
-// caller gets a DOWN noproc for that tag, as from monitor(pid).
-void send_call_signal(const pid& target, envelope_ptr s);
+// Sends `s` (a call_signal) from the calling process `p` (call_start::process) to `target`, a
+// process of this program; the caller now monitors `target` with the request's tag. When
+// `target` does not exist the caller gets a DOWN noproc for that tag, as from monitor(pid).
+void send_call_signal(process_control& p, const pid& target, envelope_ptr s);
 
 // In the server of a call: removes the caller's monitor of `slot`'s call on the calling process,
 // without a signal (the reply that follows tells the caller). False when the calling process
