@@ -88,13 +88,24 @@ constinit thread_local std::uint64_t tl_call_tag_count __attribute__((tls_model(
     0;
 } // namespace
 
-// Reads its thread_locals first, before anything that could suspend (scheduler.hpp).
+// The process this thread runs, for the ERLCPP_READS_THREAD functions below (which read it
+// first, before anything that could suspend: scheduler.hpp).
+namespace {
+inline process_control* running_here() noexcept {
+    scheduler* s = tl_scheduler;
+    return s ? s->running : nullptr;
+}
+} // namespace
+
 ERLCPP_READS_THREAD call_start detail::begin_call() {
     std::uint32_t t = tl_call_tag_thread;
     if (t == 0) [[unlikely]]
         t = tl_call_tag_thread = call_tag_threads.fetch_add(1, std::memory_order_relaxed) + 1;
     std::uint64_t n = tl_call_tag_count++;
-    auto& p = require_process("call");
+    process_control* running = running_here();
+    if (!running) [[unlikely]]
+        running = &require_process("call"); // throws not_in_process
+    process_control& p = *running;
     handle_signals(p);
     return {
         &p, p.self_pid(), p.messages.set_mark(),
@@ -167,13 +178,13 @@ void detail::drop_call_out(process_control& p, std::size_t i) noexcept {
     if (signal) send_signal(*p.rt, c.other, std::move(signal));
 }
 
-bool detail::drop_monitor_on_self(call_slot& slot) noexcept {
-    process_control* p = current_process();
+ERLCPP_READS_THREAD bool detail::drop_monitor_on_self(call_slot& slot) noexcept {
+    process_control* p = running_here();
     return p && remove_call_in(*p, &slot);
 }
 
-void detail::forget_monitor(call_slot& slot) noexcept {
-    process_control* p = current_process();
+ERLCPP_READS_THREAD void detail::forget_monitor(call_slot& slot) noexcept {
+    process_control* p = running_here();
     if (!p || !p->signals) return;
     std::uint32_t i = slot.caller_index;
     if (i < p->signals->calls_out.size() && p->signals->calls_out[i].slot == &slot)
