@@ -7,6 +7,7 @@
 #include <chrono>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -646,6 +647,104 @@ TEST_CASE("gen_server: the server dies after taking the request in but before ha
         CHECK(std::chrono::steady_clock::now() - t0 < 5s);
         CHECK(no_monitors(erl::self()));
         CHECK(mailbox_empty());
+    });
+}
+
+TEST_CASE("gen_server: a call's monitor goes with a caller that dies or demonitors, and with the "
+          "server",
+          "[gen_server]") {
+    quiet_logs quiet;
+    erl::runtime rt({.schedulers = 2});
+    std::exception_ptr failed;
+    rt.run([&] {
+        try {
+            auto s = erl::start<call_paths>();
+            const erl::pid sp = s.get_pid();
+            const erl::pid me = erl::self();
+            auto wait_until = [](auto cond) {
+                for (int i = 0; i < 2000 && !cond(); ++i)
+                    erl::sleep_for(1ms);
+                return cond();
+            };
+            // The caller dies while its request waits at the server: the monitor leaves the
+            // server too.
+            erl::pid caller = erl::spawn([s] { erl::call(s, ask_later{}, erl::infinity); });
+            CHECK(wait_until([&] { return !erl::process_info(sp)->monitored_by.empty(); }));
+            CHECK(erl::process_info(sp)->monitored_by == std::vector<erl::pid>{caller});
+            CHECK(erl::process_info(caller)->monitors == std::vector<erl::pid>{sp});
+            erl::exit(caller, erl::exit_reason::kill());
+            CHECK(wait_until([&] { return no_monitors(sp); }));
+
+            // erl::demonitor with a request's tag removes the call's monitor on both sides.
+            auto id = erl::send_request(s, ask_later{});
+            CHECK(erl::process_info(me)->monitors == std::vector<erl::pid>{sp});
+            CHECK(erl::demonitor(id.tag()));
+            CHECK_FALSE(erl::demonitor(id.tag()));
+            CHECK(no_monitors(me));
+            CHECK(erl::call(s, ask{0}) == 0); // the demonitor has reached the server
+            CHECK(no_monitors(sp));
+            CHECK(call_error_of([&] { erl::receive_response(id, 10ms); }) ==
+                  erl::exit_reason(erl::atoms::timeout));
+            erl::cast(s, answer{});
+            CHECK_FALSE(erl::call(s, answered{})); // abandoned: the answer was dropped
+
+            // A request never collected keeps its monitor (as in OTP) until the server ends:
+            // then its DOWN arrives.
+            erl::unlink(sp);
+            { auto lost = erl::send_request(s, ask_later{}); }
+            CHECK(erl::call(s, ask{0}) == 0);
+            CHECK(erl::process_info(sp)->monitored_by == std::vector<erl::pid>{me});
+            CHECK(erl::process_info(me)->monitors == std::vector<erl::pid>{sp});
+            erl::exit(sp, erl::exit_reason(erl::atom("gone")));
+            auto d = erl::receive([](erl::down_msg d) { return d; },
+                                  erl::after(5s, [] { return erl::down_msg{}; }));
+            CHECK(d.process == sp);
+            CHECK(d.reason == erl::exit_reason(erl::atom("gone")));
+            CHECK(no_monitors(me));
+            CHECK(mailbox_empty());
+        } catch (...) {
+            failed = std::current_exception();
+        }
+    });
+    if (failed) std::rethrow_exception(failed);
+    CHECK(rt.statistics().monitors == 0);
+}
+
+namespace {
+struct tag_of { // the call's own tag
+    using reply_type = erl::ref;
+};
+struct tag_server : erl::gen_server<tag_server> {
+    erl::ref handle_call(tag_of, const erl::from& f) { return f.tag; }
+};
+} // namespace
+
+TEST_CASE("gen_server: call tags are unique references, never equal to make_ref's",
+          "[gen_server]") {
+    in_runtime([] {
+        auto s = erl::start<tag_server>();
+        const erl::pid me = erl::self();
+        constexpr int callers = 4;
+        constexpr int per_caller = 200;
+        for (int c = 0; c < callers; ++c)
+            erl::spawn([s, me] {
+                std::vector<erl::ref> got;
+                for (int i = 0; i < per_caller; ++i) {
+                    got.push_back(erl::call(s, tag_of{}));
+                    got.push_back(erl::make_ref());
+                }
+                erl::send(me, std::move(got));
+            });
+        std::set<erl::ref> seen;
+        for (int c = 0; c < callers; ++c) {
+            auto got = erl::receive([](std::vector<erl::ref> v) { return v; });
+            for (const erl::ref& r : got) {
+                CHECK(r.is_local());
+                seen.insert(r);
+            }
+        }
+        CHECK(seen.size() == std::size_t(2 * callers * per_caller));
+        erl::stop(s);
     });
 }
 

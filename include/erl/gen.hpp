@@ -138,7 +138,7 @@ template <typename Reply>
 bool send_reply(const pid& caller, call_slot& slot, envelope_ptr e) {
     if (!slot.claim()) return false;
     auto& r = static_cast<message_envelope<Reply>&>(*e).value;
-    r.demonitored = drop_monitor_on_self(r.tag);
+    r.demonitored = drop_monitor_on_self(slot);
     deliver(caller, e.release());
     return true;
 }
@@ -244,13 +244,37 @@ inline bool reply_error(const from& f, exit_reason reason) {
         make_message<gen_error_reply>(gen_error_reply{f.tag, std::move(reason)}));
 }
 
-// An outstanding request: the monitor (whose ref is the tag), the slot and the mark.
+// An outstanding request: the monitor (whose ref is the tag), the slot and the mark. While the
+// call's monitor remains, the caller's owner of the slot outlives the pending_call (the
+// monitor's record holds it: call_slot::caller_hold).
 template <typename R>
 struct pending_call {
     ref tag;
     slot_ref slot;
     mailbox_mark mark;
     pid server;
+
+    pending_call() = default;
+    pending_call(pending_call&&) noexcept = default;
+    pending_call& operator=(pending_call&& o) noexcept {
+        if (this != &o) {
+            release_slot();
+            tag = o.tag;
+            slot = std::move(o.slot);
+            mark = o.mark;
+            server = o.server;
+        }
+        return *this;
+    }
+    ~pending_call() { release_slot(); }
+
+  private:
+    void release_slot() noexcept {
+        if (slot && slot->caller_index != call_slot::no_index) {
+            slot->caller_hold = 1;
+            slot.detach();
+        }
+    }
 };
 
 struct no_payload {};
@@ -273,10 +297,17 @@ struct call_block final : call_slot {
         delete_in_message_memory(static_cast<call_block*>(s));
     }
     // The message's `destroy`: ends it in place; the block goes with its last owner, only after.
+    // While the server still has the call's monitor, the monitor's record takes the request's
+    // owner over (only the server's thread sees the record then; see call_slot).
     static void destroy_message(envelope* e) noexcept {
         auto* m = static_cast<message_envelope<M>*>(e);
-        slot_ref keep = std::move(m->value.f.slot);
+        call_slot* s = m->value.f.slot.detach();
         m->~message_envelope<M>();
+        if (!s) return;
+        if (s->server_index.load(std::memory_order_relaxed) != call_slot::no_index)
+            s->server_hold = 1;
+        else
+            slot_ref::drop_owner(s);
     }
 };
 
@@ -290,15 +321,16 @@ pending_call<R> start_call(const server_ref& t, std::string_view operation, Make
     using block = call_block<M, P>;
     auto server = t.resolve();
     if (!server) throw call_error(operation, exit_reason::noproc());
-    const pid me = self();
+    call_start start = begin_call();
+    const pid& me = start.self;
     if (*server == me) throw call_error(operation, exit_reason(atom("calling_self")));
     if (!server->is_local())
         throw badarg(fmt::format("erl::{}: {} is a process of node {}: only term requests "
                                  "(erl::call(server_ref, erl::term)) go to other nodes",
                                  operation, *server, server->node()));
     pending_call<R> pc;
-    pc.mark = mark_mailbox();
-    pc.tag = make_ref();
+    pc.mark = mailbox_mark{start.mark};
+    pc.tag = start.tag;
     pc.server = *server;
     block* b = block::make(std::move(payload));
     pc.slot = slot_ref::adopt(b);              // the block's two first owners: the caller...
@@ -309,11 +341,10 @@ pending_call<R> start_call(const server_ref& t, std::string_view operation, Make
     auto* msg = ::new (static_cast<void*>(b->message)) message_envelope<M>(
         std::in_place, make_msg(from{me, pc.tag, std::move(for_request), term()}, b->payload));
     msg->destroy = &block::destroy_message;
-    signal->from = &msg->value.f.caller;
-    signal->id = &msg->value.f.tag;
+    signal->request = &msg->value.f;
     signal->message = msg;
     signal->destroy = &call_signal::destroy_message;
-    send_call_signal(*server, envelope_ptr(signal));
+    send_call_signal(*start.process, *server, envelope_ptr(signal));
     return pc;
 }
 
@@ -328,27 +359,28 @@ struct call_outcome {
 };
 
 // After a reply: the monitor goes (locally when the server has removed it already).
-inline void end_monitor(const ref& tag, bool demonitored) {
+template <typename R>
+void end_monitor(const pending_call<R>& pc, bool demonitored) {
     if (demonitored)
-        forget_monitor(tag);
+        forget_monitor(*pc.slot);
     else
-        demonitor(tag, demonitor_option::flush);
+        end_call_monitor(*pc.slot, pc.tag);
 }
 
 template <typename R, typename Rep, typename Period>
 call_outcome<R> wait_call(const pending_call<R>& pc, std::chrono::duration<Rep, Period> timeout,
                           bool infinite) {
     using out = call_outcome<R>;
-    const ref tag = pc.tag;
-    auto on_reply = guard([tag](const gen_reply<R>& r) { return r.tag == tag; },
+    const ref& tag = pc.tag;
+    auto on_reply = guard([&tag](const gen_reply<R>& r) { return r.tag == tag; },
                           [](gen_reply<R>&& r) {
                               return out{std::move(r.value), {}, false, r.demonitored};
                           });
-    auto on_error = guard([tag](const gen_error_reply& r) { return r.tag == tag; },
+    auto on_error = guard([&tag](const gen_error_reply& r) { return r.tag == tag; },
                           [](gen_error_reply&& r) {
                               return out{{}, std::move(r.reason), false, r.demonitored};
                           });
-    auto on_down = guard([tag](const down_msg& d) { return d.id == tag; },
+    auto on_down = guard([&tag](const down_msg& d) { return d.id == tag; },
                          [](down_msg&& d) {
                              return out{{}, std::move(d.reason), true};
                          });
@@ -356,7 +388,7 @@ call_outcome<R> wait_call(const pending_call<R>& pc, std::chrono::duration<Rep, 
         infinite
             ? receive(pc.mark, on_reply, on_error, on_down, after(infinity, [] { return out{}; }))
             : receive(pc.mark, on_reply, on_error, on_down, after(timeout, [] { return out{}; }));
-    if (!o.down && !o.timed_out()) end_monitor(tag, o.demonitored);
+    if (!o.down && !o.timed_out()) end_monitor(pc, o.demonitored);
     return o;
 }
 
@@ -365,7 +397,7 @@ call_outcome<R> wait_call(const pending_call<R>& pc, std::chrono::duration<Rep, 
 // gone first, so whatever the reply says about it needs nothing more.
 template <typename R>
 call_outcome<R> abandon_call(const pending_call<R>& pc) {
-    demonitor(pc.tag, demonitor_option::flush);
+    end_call_monitor(*pc.slot, pc.tag);
     if (pc.slot->abandon()) return {};
     const ref tag = pc.tag;
     return receive(pc.mark,
@@ -448,11 +480,11 @@ template <typename R>
 std::optional<R> check_response(any_message& msg, request_id<R>& id) {
     const ref& tag = id.tag();
     if (auto* r = msg.get_if<detail::gen_reply<R>>(); r && r->tag == tag) {
-        detail::end_monitor(tag, r->demonitored);
+        detail::end_monitor(id.pending(), r->demonitored);
         return std::move(r->value);
     }
     if (auto* e = msg.get_if<detail::gen_error_reply>(); e && e->tag == tag) {
-        detail::end_monitor(tag, e->demonitored);
+        detail::end_monitor(id.pending(), e->demonitored);
         throw call_error("check_response", e->reason);
     }
     if (auto* d = msg.get_if<down_msg>(); d && d->id == tag)

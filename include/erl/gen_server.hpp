@@ -313,9 +313,28 @@ call_result<R> to_call_result(X&& x) {
     }
 }
 
+// Answers a typed call's caller (never a term caller, and the slot expects an R: the call was
+// made for this request type) without erl::reply's checks.
+template <typename R, typename V>
+void reply_typed(const from& f, V&& value) {
+    send_reply<gen_reply<R>>(
+        f.caller, *f.slot,
+        make_message<gen_reply<R>>(gen_reply<R>{f.tag, R(std::forward<V>(value))}));
+}
+
 template <typename S, typename Req>
 server_result run_call(S& s, Req&& req, const from& f, std::function<void()>& late_reply) {
     using R = reply_type_t<Req>;
+    using Q = std::remove_cvref_t<Req>;
+    // A handle_call that returns the reply itself (the common case): no call_result in between.
+    if constexpr (!std::is_same_v<Q, term> && !requires { s.handle_call(std::move(req), f); }) {
+        using X = std::remove_cvref_t<decltype(s.handle_call(std::move(req)))>;
+        if constexpr (!std::is_constructible_v<call_result<R>, X&&> &&
+                      std::is_convertible_v<X, R>) {
+            reply_typed<R>(f, s.handle_call(std::move(req)));
+            return server_result{};
+        }
+    }
     call_result<R> cr = [&] {
         if constexpr (requires { s.handle_call(std::move(req), f); })
             return to_call_result<R>(s.handle_call(std::move(req), f));
@@ -490,10 +509,10 @@ class server_loop {
         }
         std::function<void()> late;
         server_result r = guarded([&] { return k.run(job, &s_, m.f, late); });
-        apply(std::move(r), std::move(late));
+        apply(r, late);
     }
 
-    void apply(server_result r, std::function<void()> late) {
+    void apply(server_result& r, std::function<void()>& late) {
         if (r.stop) terminate_and_exit(std::move(*r.stop), std::move(late));
         next_ = std::move(r.next);
     }
@@ -515,7 +534,7 @@ class server_loop {
         if constexpr (handles_call<S, term>) {
             std::function<void()> late;
             server_result r = guarded([&] { return run_call(s_, std::move(request), f, late); });
-            apply(std::move(r), std::move(late));
+            apply(r, late);
         } else {
             reply_error(f, bad_call_reason(
                                fmt::format("{} has no handle_call for erl::term", type_name<S>())));

@@ -30,6 +30,10 @@ process_info_t snapshot(process_control& p, bool asked_by_self) {
             [&](const ref&, const pid& target) { i.monitors.push_back(target); });
         p.signals->monitored_by.for_each(
             [&](const ref&, const pid& watcher) { i.monitored_by.push_back(watcher); });
+        for (const call_monitor& c : p.signals->calls_out)
+            i.monitors.push_back(c.other);
+        for (const call_monitor& c : p.signals->calls_in)
+            i.monitored_by.push_back(c.other);
     }
     {
         std::lock_guard lock(p.rt->names_mutex);

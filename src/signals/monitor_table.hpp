@@ -1,7 +1,6 @@
 // A process's monitors, ref -> pid, in one flat array: open addressing with linear probing and
-// deletion by backward shift (no tombstones, no node per monitor). A gen_server call adds one
-// monitor on each side and removes it again, so these operations are on the call's hot path.
-// Internal.
+// deletion by backward shift (no tombstones, no node per monitor). (A gen call's monitor is not
+// kept here but in the call records of signals.hpp.) Internal.
 #pragma once
 
 #include <cstddef>

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include <erl/detail/call_signal.hpp>
+#include <erl/gen.hpp>
 #include <erl/link.hpp>
 #include <erl/monitor.hpp>
 #include <erl/process.hpp>
@@ -15,8 +16,8 @@
 
 namespace erl::detail {
 
-signal_state& signals_of(process_control& p) {
-    if (!p.signals) p.signals = std::make_unique<signal_state>();
+signal_state& make_signals(process_control& p) {
+    p.signals = std::make_unique<signal_state>();
     return *p.signals;
 }
 
@@ -29,6 +30,19 @@ void append_message(process_control& p, envelope_ptr msg) {
 template <typename T>
 void append_message(process_control& p, T value) {
     append_message(p, make_message<T>(std::move(value)));
+}
+
+// A DOWN reaches the watcher: whether it still had the monitor (it forgets it now).
+bool forget_down(process_control& p, const ref& id) noexcept {
+    if (!p.signals) return false;
+    if (p.signals->monitoring.erase(id)) {
+        count_monitors(p, -1);
+        return true;
+    }
+    std::size_t i = find_call_out(p, id);
+    if (i == npos) return false;
+    remove_call_out(p, i);
+    return true;
 }
 
 void decide_exit(process_control& p, exit_reason reason) {
@@ -91,21 +105,23 @@ void handle_signal(process_control& p, envelope* raw) {
     case signal_kind::call: {
         // The caller's monitor first, then its request joins the mailbox.
         auto& s = static_cast<call_signal&>(*e);
-        if (signals_of(p).monitored_by.emplace(*s.id, *s.from)) count_monitors(p, 1);
+        add_call_in(p, s.request->slot.get(), s.request->tag, s.request->caller);
         p.messages.push_back(std::exchange(s.message, nullptr));
         break;
     }
     case signal_kind::demonitor: {
         auto& s = static_cast<monitor_signal&>(*e);
-        if (p.signals && p.signals->monitored_by.erase(s.id)) count_monitors(p, -1);
+        if (s.call)
+            remove_call_in(p, s.call.get());
+        else if (p.signals && p.signals->monitored_by.erase(s.id))
+            count_monitors(p, -1);
         break;
     }
     case signal_kind::down: {
         auto& m = static_cast<message_envelope<down_msg>&>(*e).value;
         // A DOWN for a monitor the process has dropped (demonitor raced with the death) is
         // not delivered, as in Erlang.
-        if (!p.signals || p.signals->monitoring.erase(m.id) == 0) break;
-        count_monitors(p, -1);
+        if (!forget_down(p, m.id)) break;
         e->kind = signal_kind::message;
         p.messages.push_back(e.release());
         break;
@@ -202,7 +218,8 @@ void answer_for_dead(runtime_impl& rt, const pid& dead, envelope_ptr e) {
     }
     case signal_kind::call: { // the request is dropped with the signal
         auto& s = static_cast<call_signal&>(*e);
-        send_signal(rt, *s.from, make_down_signal({*s.id, dead, exit_reason::noproc(), atom()}));
+        send_signal(rt, s.request->caller,
+                    make_down_signal({s.request->tag, dead, exit_reason::noproc(), atom()}));
         break;
     }
     case signal_kind::info: {
@@ -252,11 +269,13 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
             rest->destroy(rest);
         } else if (rest->kind == signal_kind::demonitor && p.signals) {
             auto* s = static_cast<monitor_signal*>(rest);
-            if (p.signals->monitored_by.erase(s->id)) count_monitors(p, -1);
+            if (s->call)
+                remove_call_in(p, s->call.get());
+            else if (p.signals->monitored_by.erase(s->id))
+                count_monitors(p, -1);
             rest->destroy(rest);
         } else if (rest->kind == signal_kind::down && p.signals) {
-            auto* d = static_cast<message_envelope<down_msg>*>(rest);
-            if (p.signals->monitoring.erase(d->value.id)) count_monitors(p, -1);
+            forget_down(p, static_cast<message_envelope<down_msg>*>(rest)->value.id);
             rest->destroy(rest);
         } else if (rest->kind == signal_kind::adopt) {
             // Handed to us as we died: released like the rest of what we own (below).
@@ -285,9 +304,16 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
                 send_signal(rt, target,
                             envelope_ptr(new monitor_signal(self, id, signal_kind::demonitor)));
             });
+            for (const call_monitor& c : s.calls_in)
+                send_signal(rt, c.other, make_down_signal({c.tag, self, reason, atom()}));
+            for (const call_monitor& c : s.calls_out)
+                send_signal(rt, c.other, call_demonitor_signal(self, c));
         } catch (...) {
             // Out of memory while dying: the peers lose a signal, the runtime goes on.
         }
+        clear_calls_in(p);
+        while (!s.calls_out.empty())
+            remove_call_out(p, s.calls_out.size() - 1);
         rt.link_count.fetch_sub(std::int64_t(s.links.size()), std::memory_order_relaxed);
         count_monitors(p, -std::int64_t(s.monitored_by.size() + s.monitoring.size()));
         s.links.clear();

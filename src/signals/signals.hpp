@@ -2,10 +2,13 @@
 // exits, monitors, introspection), and what a process's end sets off. Internal.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <unordered_set>
 #include <vector>
 
 #include <erl/atom.hpp>
+#include <erl/detail/call_slot.hpp>
 #include <erl/detail/envelope.hpp>
 #include <erl/exit_reason.hpp>
 #include <erl/monitor.hpp>
@@ -28,20 +31,126 @@ struct owned_resource {
     bool (*held)(runtime_impl& rt, std::uint64_t id, const pid& owner) noexcept = nullptr;
 };
 
+// One side of a call's monitor (see erl/detail/call_signal.hpp): the call's slot, the tag and
+// the other process (the caller for the server's record, the server for the caller's).
+struct call_monitor {
+    call_slot* slot = nullptr;
+    ref tag;
+    pid other;
+};
+
+// A process's records of one side of calls' monitors, addressed by index (each record's slot
+// keeps its index): adding and removing one is a few stores, with no search.
+class call_list {
+  public:
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    call_monitor& operator[](std::size_t i) noexcept { return items_[i]; }
+    const call_monitor& operator[](std::size_t i) const noexcept { return items_[i]; }
+    const call_monitor* begin() const noexcept { return items_.get(); }
+    const call_monitor* end() const noexcept { return items_.get() + size_; }
+    // Appends a record; returns its index.
+    std::uint32_t push(call_slot* slot, const ref& tag, const pid& other) {
+        if (size_ == capacity_) [[unlikely]]
+            grow();
+        items_[size_] = call_monitor{slot, tag, other};
+        return std::uint32_t(size_++);
+    }
+    // Removes record i, moving the last one into its place: returns the moved record's slot
+    // (its index is now i), or nullptr when i was the last.
+    call_slot* take_out(std::size_t i) noexcept {
+        if (i == --size_) return nullptr;
+        items_[i] = items_[size_];
+        return items_[i].slot;
+    }
+    void clear() noexcept { size_ = 0; }
+
+  private:
+    void grow();
+    std::unique_ptr<call_monitor[]> items_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+};
+
 struct signal_state {
     std::vector<owned_resource> resources;
     std::size_t resources_checked = 8; // compact `resources` when it grows past this
     std::unordered_set<pid> links;
     monitor_table monitoring;   // monitors this process holds: ref -> target
     monitor_table monitored_by; // monitors on this process: ref -> watcher
+    // Calls' monitors, outside the tables: those on this process (the calls it serves; index
+    // call_slot::server_index) and those it holds (its own calls; call_slot::caller_index).
+    call_list calls_in;
+    call_list calls_out;
 };
 
-signal_state& signals_of(process_control& p);
+inline constexpr std::size_t npos = ~std::size_t(0);
+// The index of the caller's record with `tag` in p's calls_out, or npos.
+std::size_t find_call_out(const process_control& p, const ref& tag) noexcept;
+// Removes p's calls_out[i] and tells the server (demonitor).
+void drop_call_out(process_control& p, std::size_t i) noexcept;
+// The demonitor signal of a caller's record (it holds the call's slot; the record's owner, if it
+// has one, moves to it).
+envelope_ptr call_demonitor_signal(const pid& self, const call_monitor& c);
+// Removes the DOWNs for `id` from p's mailbox.
+void flush_down(process_control& p, const ref& id) noexcept;
+
+// A process's signal state, made at its first use.
+signal_state& make_signals(process_control& p);
+inline signal_state& signals_of(process_control& p) {
+    return p.signals ? *p.signals : make_signals(p);
+}
 
 // Changes the runtime's count of monitor table entries; from code running in `p` (so on the
 // thread of p's scheduler, which owns the counter's cell).
 inline void count_monitors(process_control& p, std::int64_t delta) noexcept {
     p.rt->monitor_count.add(p.sched->index, delta);
+}
+
+// The records of calls' monitors (see erl/detail/call_signal.hpp), on the hot path of every
+// call. Each removal releases the owner the record holds, if it holds one.
+
+// A record that goes releases the owner it holds (`hold`: the slot's server_hold or caller_hold).
+inline void release_hold(call_slot* s, std::uint8_t& hold) noexcept {
+    if (!hold) return;
+    hold = 0;
+    slot_ref::drop_owner(s);
+}
+
+inline void add_call_in(process_control& p, call_slot* slot, const ref& tag, const pid& caller) {
+    std::uint32_t i = signals_of(p).calls_in.push(slot, tag, caller);
+    slot->server_index.store(i, std::memory_order_relaxed);
+    count_monitors(p, 1);
+}
+
+// False (and nothing changes) when `slot`'s call has no record on p.
+inline bool remove_call_in(process_control& p, call_slot* slot) noexcept {
+    if (!p.signals) return false;
+    auto& v = p.signals->calls_in;
+    std::uint32_t i = slot->server_index.load(std::memory_order_relaxed);
+    if (i >= v.size() || v[i].slot != slot) return false;
+    if (call_slot* moved = v.take_out(i)) moved->server_index.store(i, std::memory_order_relaxed);
+    slot->server_index.store(call_slot::no_index, std::memory_order_relaxed);
+    count_monitors(p, -1);
+    release_hold(slot, slot->server_hold);
+    return true;
+}
+
+// A dying server's records (after their DOWNs are sent).
+void clear_calls_in(process_control& p) noexcept;
+
+inline void add_call_out(process_control& p, call_slot* slot, const ref& tag, const pid& server) {
+    slot->caller_index = signals_of(p).calls_out.push(slot, tag, server);
+    count_monitors(p, 1);
+}
+
+inline void remove_call_out(process_control& p, std::size_t i) noexcept {
+    auto& v = p.signals->calls_out;
+    call_slot* slot = v[i].slot;
+    if (call_slot* moved = v.take_out(i)) moved->caller_index = std::uint32_t(i);
+    slot->caller_index = call_slot::no_index;
+    count_monitors(p, -1);
+    release_hold(slot, slot->caller_hold);
 }
 
 struct exit_signal final : envelope {
@@ -65,6 +174,7 @@ struct link_signal final : envelope {
 struct monitor_signal final : envelope {
     pid from;
     ref id;
+    slot_ref call; // a demonitor of a call's monitor: the call (whose record goes)
     monitor_signal(pid f, ref r, signal_kind k) : from(f), id(r) {
         kind = k;
         destroy = [](envelope* e) noexcept { delete static_cast<monitor_signal*>(e); };

@@ -17,9 +17,21 @@ namespace erl::detail {
 // the caller, usually the last owner, frees it with a load instead of a decrement.
 struct call_slot {
     enum : std::uint8_t { waiting, replied, abandoned };
+    static constexpr std::uint32_t no_index = ~std::uint32_t(0);
     std::atomic<std::uint8_t> state{waiting};
+    // The call's monitor, as two records (src/signals/call_monitors.cpp): one in the server's
+    // list of calls that monitor it, one in the caller's list of call monitors it holds; each
+    // side finds its record through the block, by index, without a look-up. A side whose other
+    // owner has gone (the request message, the caller's pending_call) while its record remains
+    // lets the record hold that owner (the *_hold flag) and release it with the record.
+    std::uint8_t server_hold = 0; // the server's thread only
+    std::uint8_t caller_hold = 0; // the caller's thread only
     std::atomic<std::uint32_t> refs;
-    type_key reply_type = nullptr; // what the caller expects
+    // Position in the server's list: written by the server's thread only (atomic because a
+    // replier on another thread reads it to learn that it is not the server).
+    std::atomic<std::uint32_t> server_index{no_index};
+    std::uint32_t caller_index = no_index; // position in the caller's list; the caller's thread
+    type_key reply_type = nullptr;         // what the caller expects
     std::string_view reply_type_name;
     // Frees the block that holds this slot (a call's request lives in the same allocation).
     void (*free)(call_slot*) noexcept;
@@ -56,6 +68,11 @@ class slot_ref {
         r.p_ = s;
         return r;
     }
+    // Gives up the pointer without releasing the owner it stands for (someone else now holds
+    // that owner: see call_slot's *_hold flags).
+    call_slot* detach() noexcept { return std::exchange(p_, nullptr); }
+    // Releases one owner of `s` (the one a detach() kept).
+    static void drop_owner(call_slot* s) noexcept { adopt(s); }
     slot_ref(const slot_ref& o) noexcept : p_(o.p_) {
         if (p_) p_->refs.fetch_add(1, std::memory_order_relaxed);
     }
