@@ -262,7 +262,8 @@ void leave_for_good(process_control& p) noexcept {
     // (complete_switch); a hibernating one goes through the loop. (Not under TSan: with a
     // fiber destroyed by the fiber it handed off to, TSan reported races between accesses made
     // under one mutex, which cannot race; its fiber bookkeeping is not made for this order.)
-    if (!ERLCPP_TSAN && p.why == switch_reason::exit) {
+#if !ERLCPP_TSAN
+    if (p.why == switch_reason::exit) {
         if (process_control* next = s->take_handoff()) {
             s->handoff_from = &p;
             before_switch(p.ctx, next->ctx, true);
@@ -271,6 +272,7 @@ void leave_for_good(process_control& p) noexcept {
             __builtin_unreachable();
         }
     }
+#endif
     before_switch(p.ctx, s->ctx, true);
     swap_eh_state(s->thread_eh(), p.ctx, s->ctx);
     jump_to(s->ctx.fctx, &p);
