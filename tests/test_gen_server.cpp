@@ -650,7 +650,7 @@ TEST_CASE("gen_server: the server dies after taking the request in but before ha
     });
 }
 
-TEST_CASE("gen_server: a call's monitor goes with a caller that dies or demonitors, and with the "
+TEST_CASE("gen_server: a call's monitor goes with a caller that dies or demonitors and with the "
           "server",
           "[gen_server]") {
     quiet_logs quiet;
@@ -719,7 +719,7 @@ struct tag_server : erl::gen_server<tag_server> {
 };
 } // namespace
 
-TEST_CASE("gen_server: call tags are unique references, never equal to make_ref's",
+TEST_CASE("gen_server: call tags are unique references and never equal to make_ref's",
           "[gen_server]") {
     in_runtime([] {
         auto s = erl::start<tag_server>();
