@@ -159,7 +159,7 @@ process_control* scheduler::find_work() noexcept {
     if (process_control* p = std::exchange(resume_next_, nullptr)) return p;
     // The loop is where the run queue's order is kept: the process made ready last waits its
     // turn here (take_handoff lets it go first only within a time slice).
-    if (process_control* p = std::exchange(next_up_, nullptr)) queue->push_local(p);
+    requeue_next_up();
     if (process_control* p = queue->pop()) return p;
     auto& all = rt.schedulers;
     for (std::size_t i = 1; i < all.size(); ++i) {
@@ -225,7 +225,11 @@ void scheduler::hibernate(process_control* p) {
     p->ctx.tsan_fiber = nullptr;
 #endif
     // A message already in the mailbox wakes a hibernating process at once (as in Erlang).
-    if (!p->messages.empty() || !p->park()) queue->push_local(p);
+    if (p->messages.empty()) {
+        park_or_queue(p);
+    } else {
+        queue->push_local(p);
+    }
 }
 
 void scheduler::finish(process_control* p) {
@@ -241,8 +245,7 @@ void scheduler::finish(process_control* p) {
     if (!p->exit_with.is_normal()) p->exit_with = exit_reason();
     bool system = p->system;
     p->system = false;
-    // The process's own reference (process_control::unref, with this scheduler's slot cache).
-    if (p->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) rt.table.release(p, &slots);
+    p->unref(this); // the process's own reference
     rt.process_ended(system);
 }
 
@@ -259,12 +262,7 @@ void scheduler::fire_timers() {
         now,
         [this](timer_entry* e) {
             // A receive timeout: its process waits on this scheduler, softly or parked.
-            process_control* p = e->process;
-            if (p->soft_on.load(std::memory_order_relaxed) == this) {
-                wake_soft(p);
-            } else if (p->unpark()) {
-                make_ready(p, this);
-            }
+            wake_waiter(e->process, this);
         },
         due_);
     if (due_.empty()) return;

@@ -160,8 +160,13 @@ class alignas(64) scheduler {
             p->soft_generation = soft_young_;
         } else {
             p->soft_on.store(nullptr, std::memory_order_relaxed);
-            if (!p->park()) queue->push_local(p);
+            park_or_queue(p);
         }
+    }
+    // Parks `p`, or queues it here when a signal came first. After a successful park another
+    // thread may already run p: the caller must not touch it any more.
+    void park_or_queue(process_control* p) noexcept {
+        if (!p->park()) queue->push_local(p);
     }
     // Takes `p` off its soft-waiter list (it must be a soft waiter of this scheduler).
     void leave_soft(process_control* p) noexcept {
@@ -202,15 +207,11 @@ class alignas(64) scheduler {
         soft_waiters& list = soft_[g];
         while (process_control* p = list.last()) {
             leave_soft(p);
-            if (!p->park()) queue->push_local(p);
-            // After a successful park another thread may already run p: no more touching it.
+            park_or_queue(p);
         }
     }
     void harden_waiters() noexcept {
-        if (process_control* p = soft_newest_) {
-            leave_soft(p);
-            if (!p->park()) queue->push_local(p);
-        }
+        if (soft_newest_) retire_newest();
         harden(0);
         harden(1);
     }
@@ -245,10 +246,7 @@ class alignas(64) scheduler {
             next_up_ = nullptr;
             reductions = running->reductions;
         } else {
-            if (next) {
-                next_up_ = nullptr;
-                queue->push_local(next);
-            }
+            requeue_next_up();
             next = queue->pop();
             if (!next) return nullptr;
         }
@@ -267,6 +265,10 @@ class alignas(64) scheduler {
         next->reductions = reductions;
         slice_start_ = reductions;
         return next;
+    }
+    // Puts the process made ready last back in the run queue's order.
+    void requeue_next_up() noexcept {
+        if (process_control* p = std::exchange(next_up_, nullptr)) queue->push_local(p);
     }
     // Adds the reductions `p` used since it was dispatched to its total (as it switches out).
     void count_slice(process_control& p) const noexcept {
@@ -351,6 +353,16 @@ extern constinit thread_local scheduler* tl_scheduler __attribute__((tls_model("
 // processes that talk stay together), else where the process last ran.
 void make_ready(process_control* p) noexcept;
 void make_ready(process_control* p, scheduler* here) noexcept;
+
+// Wakes `p`, which waits for a receive timeout or readiness on scheduler `here` (softly or
+// parked); on another thread only a parked one can be woken.
+inline void wake_waiter(process_control* p, scheduler* here) noexcept {
+    if (here && p->soft_on.load(std::memory_order_relaxed) == here) {
+        here->wake_soft(p);
+    } else if (p->unpark()) {
+        make_ready(p, here);
+    }
+}
 
 // Takes a switched-out process's pending signals into it (messages to its mailbox, the others
 // acted upon); never throws: an exit is only recorded.

@@ -157,18 +157,12 @@ void wake_process(process_control& p) noexcept {
     } catch (...) {
         // Out of memory: wake it directly. Only a waiter that is not parked yet can be missed
         // (one that waits softly on another scheduler), and its timeout (if any) still wakes it.
-        scheduler* here = current_scheduler();
-        if (here && p.soft_on.load(std::memory_order_relaxed) == here) {
-            here->wake_soft(&p);
-        } else if (p.unpark()) {
-            make_ready(&p, here);
-        }
+        wake_waiter(&p, current_scheduler());
         return;
     }
     scheduler* here = current_scheduler();
     if (here && p.soft_on.load(std::memory_order_relaxed) == here) {
-        p.push(e); // a soft waiter is alive: its inbox is open
-        here->wake_soft(&p);
+        here->deliver_soft(&p, e, p.serial.load(std::memory_order_relaxed));
         return;
     }
     switch (p.push(e)) {
