@@ -245,7 +245,10 @@ void scheduler::finish(process_control* p) {
     if (!p->exit_with.is_normal()) p->exit_with = exit_reason();
     bool system = p->system;
     p->system = false;
-    p->unref(this); // the process's own reference
+    // The process's own reference: process_control::unref(this) with its last_unref inlined,
+    // since this scheduler is known to be of the process's runtime (spawn+exit path: saves
+    // ~25 instructions per process).
+    if (p->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) rt.table.release(p, &slots);
     rt.process_ended(system);
 }
 
