@@ -131,7 +131,9 @@ TEST_CASE("a spawned process takes its stack only when it first runs", "[process
         for (int i = 0; i < n; ++i)
             children.push_back(erl::spawn([] { erl::receive([](int) {}); }));
         queued = rt.statistics().stacks;
-        erl::sleep_for(20ms); // they all run now, and wait
+        // They all run now, and wait.
+        for (int i = 0; i < 10'000 && rt.statistics().stacks < before + n; ++i)
+            erl::sleep_for(1ms);
         waiting = rt.statistics().stacks;
         for (auto& c : children) {
             erl::monitor(c);

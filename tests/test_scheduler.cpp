@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -495,4 +496,145 @@ TEST_CASE("the floating-point rounding mode is kept per process across switches"
     });
     CHECK(seen_by_other == FE_TONEAREST);
     CHECK(kept == FE_UPWARD);
+}
+
+namespace {
+// A tree of processes as in the skynet benchmark: each spawns `fanout` children and adds up
+// what they send back; a leaf sends its number and records how many stacks were in use.
+void tree_node(erl::pid parent, long first, long size, long fanout, erl::runtime* rt,
+               std::atomic<std::size_t>* peak) {
+    if (size == 1) {
+        std::size_t now = rt->statistics().stacks;
+        std::size_t seen = peak->load();
+        while (now > seen && !peak->compare_exchange_weak(seen, now)) {
+        }
+        erl::send(parent, first);
+        return;
+    }
+    long sub = size / fanout;
+    for (long i = 0; i < fanout; ++i)
+        erl::spawn(tree_node, erl::self(), first + i * sub, sub, fanout, rt, peak);
+    long sum = 0;
+    for (long i = 0; i < fanout; ++i)
+        sum += erl::receive([](long v) { return v; });
+    erl::send(parent, sum);
+}
+} // namespace
+
+TEST_CASE("a tree of processes is built depth first", "[scheduler][spawn][order]") {
+    // 10,000 leaves, 11,111 processes. Run breadth first, every process of a level would wait
+    // at once (1,000 stacks and more); depth first only one branch's do: the ones on the path
+    // from the root and their unfinished siblings.
+    erl::runtime rt({.schedulers = 1});
+    std::atomic<std::size_t> peak{0};
+    long sum = 0;
+    rt.run([&] {
+        erl::spawn(tree_node, erl::self(), 0L, 10'000L, 10L, &rt, &peak);
+        sum = erl::receive([](long v) { return v; });
+    });
+    CHECK(sum == 10'000L * 9'999 / 2);
+    CHECK(peak.load() < 100);
+}
+
+TEST_CASE("the processes one process spawns run in the order it spawned them",
+          "[scheduler][spawn][order]") {
+    erl::runtime rt({.schedulers = 1});
+    std::vector<int> order;
+    rt.run([&] {
+        erl::pid me = erl::self();
+        for (int i = 0; i < 20; ++i)
+            erl::spawn([me, i] { erl::send(me, i); });
+        for (int i = 0; i < 20; ++i)
+            order.push_back(erl::receive([](int v) { return v; }));
+    });
+    std::vector<int> expected(20);
+    for (int i = 0; i < 20; ++i)
+        expected[std::size_t(i)] = i;
+    CHECK(order == expected);
+}
+
+TEST_CASE("a process that spawns without waiting does not outrun the ones it spawns",
+          "[scheduler][spawn][order]") {
+    // The processes spawned in a time slice run before the spawner's next slice: when it has
+    // spawned 100,000 without waiting, all but about the last slice's have run and ended.
+    erl::runtime rt({.schedulers = 1, .reductions_per_slice = 1'000});
+    std::atomic<int> ran{0};
+    int ran_when_done = 0;
+    rt.run([&] {
+        for (int i = 0; i < 100'000; ++i)
+            erl::spawn([&ran] { ran.fetch_add(1, std::memory_order_relaxed); });
+        ran_when_done = ran.load();
+    });
+    CHECK(ran_when_done >= 100'000 - 2'000);
+    CHECK(ran.load() == 100'000);
+}
+
+TEST_CASE("a spawned process runs while a busy pair keeps its scheduler",
+          "[scheduler][spawn][order][handoff]") {
+    // The pair hands off between its two processes without end; the spawned process still gets
+    // a time slice (at the latest when the pair's slice is over).
+    erl::runtime rt({.schedulers = 1});
+    std::atomic<bool> stop{false};
+    bool answered = false;
+    rt.run([&] {
+        start_busy_pair(stop);
+        erl::pid me = erl::self();
+        for (int i = 0; i < 20; ++i) {
+            erl::spawn([me] { erl::send(me, 1); });
+            answered = erl::receive([](int) { return true; }, erl::after(5s, [] { return false; }));
+            if (!answered) break;
+        }
+        stop = true;
+    });
+    CHECK(answered);
+}
+
+namespace {
+// A busy partner (see busy_partner) that tells `waiter` its scheduler every 1,000 round trips.
+void reporting_partner(const std::atomic<bool>* stop, erl::pid waiter) {
+    erl::pid other = erl::receive([](erl::pid p) { return p; });
+    for (long n = 1; !*stop; ++n) {
+        erl::send(other, 1);
+        erl::receive([](int) {});
+        if (n % 1000 == 0) erl::send(waiter, erl::scheduler_id());
+    }
+    erl::send(other, 1);
+}
+} // namespace
+
+TEST_CASE("a waiting process woken by a process of another scheduler runs there",
+          "[scheduler][soft][placement]") {
+    // Two busy pairs, one per scheduler, keep both from running dry, so that a waiting process
+    // stays a soft waiter of its scheduler; their processes now and then send it their
+    // scheduler. A message from a process on the other scheduler moves it there, as it moves a
+    // parked one (processes that talk end up together).
+    erl::runtime rt({.schedulers = 2});
+    std::atomic<bool> stop{false};
+    int rounds = 0, moved = 0;
+    rt.run([&] {
+        erl::pid waiter = erl::spawn([&rounds, &moved] {
+            for (;;) {
+                unsigned waited_on = erl::scheduler_id();
+                bool waits = erl::process_info(erl::self())->message_queue_len == 0;
+                unsigned from = erl::receive([](unsigned s) { return s; });
+                if (from == 0) return;
+                if (waited_on == from || !waits) continue;
+                ++rounds;
+                if (erl::scheduler_id() == from) ++moved;
+            }
+        });
+        for (int k = 0; k < 2; ++k) {
+            erl::pid a = erl::spawn(reporting_partner, &stop, waiter);
+            erl::pid b = erl::spawn(reporting_partner, &stop, waiter);
+            erl::send(a, b);
+            erl::send(b, a);
+        }
+        erl::sleep_for(300ms);
+        stop = true;
+        erl::sleep_for(10ms);
+        erl::send(waiter, 0u);
+    });
+    INFO("rounds with the waiter and the sender on different schedulers: " << rounds);
+    CHECK(rounds > 0);
+    CHECK(moved >= rounds * 9 / 10); // a balancing step may move one now and then
 }

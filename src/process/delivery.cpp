@@ -52,7 +52,7 @@ bool push_local(runtime_impl& rt, const pid& to, envelope_ptr& e, scheduler* her
         if (r == push_result::woke) {
             make_ready(p, here);
         } else {
-            note_if_soft(p);
+            note_if_soft(p, here);
         }
         return true;
     }
@@ -63,7 +63,7 @@ bool push_local(runtime_impl& rt, const pid& to, envelope_ptr& e, scheduler* her
     if (r == push_result::woke) {
         make_ready(p, here);
     } else if (r == push_result::queued) {
-        note_if_soft(p);
+        note_if_soft(p, here);
     }
     p->unref(here);
     return r != push_result::closed;
@@ -130,10 +130,12 @@ ERLCPP_READS_THREAD void deliver(const pid& to, envelope* raw, message_to_term c
         if (p && p->soft_on.load(std::memory_order_relaxed) == here) {
             // It waits on this thread's scheduler: no atomic read-modify-write at all.
             here->deliver_soft(p, raw, to.serial());
+        } else if (p && here->deliver_held(p, raw, to.serial())) {
+            // It is ready here and only this thread can run it: no atomic instruction either.
         } else {
             push_result r = p ? p->push_checked(raw, to.serial()) : push_result::closed;
             if (r == push_result::queued) {
-                note_if_soft(p);
+                note_if_soft(p, here);
                 pace_sender(*self, *p);
             } else if (r == push_result::woke) {
                 here->ready_here(p);

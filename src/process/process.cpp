@@ -379,9 +379,9 @@ ERLCPP_READS_THREAD pid spawn_process(runtime_impl* rt, const spawn_options& opt
         throw std::runtime_error("erl::spawn: the runtime is shutting down");
     scheduler* here = thread_sched && &thread_sched->rt == rt ? thread_sched : nullptr;
 
-    // Erlang's +P. Read without a lock: spawns racing on several schedulers may overshoot by a
-    // few; the table's fixed size is the hard bound.
-    if (rt->live.load(std::memory_order_relaxed) >= rt->options.max_processes)
+    // Erlang's +P. Spawns racing on several schedulers may overshoot by a few; the table's
+    // fixed size is the hard bound.
+    if (here ? !here->may_spawn() : rt->live_count() >= rt->options.max_processes)
         throw std::length_error("erl::spawn: system_limit (too many processes)");
     process_control* p = rt->table.allocate(here ? &here->slots : nullptr);
     p->rt = rt;
@@ -420,16 +420,17 @@ ERLCPP_READS_THREAD pid spawn_process(runtime_impl* rt, const spawn_options& opt
 
     p->system = options.system;
     if (options.system) rt->system_live.fetch_add(1, std::memory_order_relaxed);
-    rt->live.fetch_add(1, std::memory_order_relaxed);
     if (here) {
+        rt->live_on.add(here->index, 1);
         rt->spawned_on_schedulers.add(here->index, 1);
     } else {
+        rt->live_outside.fetch_add(1, std::memory_order_relaxed);
         rt->spawned_total.fetch_add(1, std::memory_order_relaxed);
     }
     if (options.link && parent && parent->rt == rt) link_new_child(*parent, *p);
     pid id = pid_of(*p);
     if (here) {
-        here->ready_here(p);
+        here->ready_spawned(p, parent);
     } else {
         make_ready(p, thread_sched);
     }

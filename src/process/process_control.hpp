@@ -98,6 +98,10 @@ struct alignas(64) process_control {
     // Where this process is among its scheduler's soft waiters (scheduler::wait_soft).
     std::uint32_t soft_index = 0;
     std::uint8_t soft_generation = 0;
+    // The scheduler (index + 1; 0: none) of the process on another thread that last sent this
+    // soft waiter a signal: when the signal wakes it, it runs there, as a parked process runs
+    // where it is woken (scheduler::harden).
+    std::atomic<std::uint16_t> signalled_from{0};
     // The continuation of a hibernate_with() in flight.
     std::unique_ptr<pending_continuation> next_continuation;
     std::uint64_t reductions_total = 0;

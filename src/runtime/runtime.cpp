@@ -52,6 +52,7 @@ runtime_impl::runtime_impl(const runtime_options& o)
     install_overflow_handler();
     if (options.distribution) remote = dist::make_node_service(*this, *options.distribution);
     monitor_count.resize(n);
+    live_on.resize(n);
     stacks_held.resize(n);
     spawned_on_schedulers.resize(n);
     for (unsigned i = 0; i < n; ++i)
@@ -86,13 +87,14 @@ runtime_impl::~runtime_impl() {
     }
 }
 
-void runtime_impl::process_ended(bool system) noexcept {
-    if (system) system_live.fetch_sub(1, std::memory_order_acq_rel);
-    std::size_t left = live.fetch_sub(1, std::memory_order_acq_rel) - 1;
-    if (left == 0 || left == system_live.load(std::memory_order_acquire)) {
-        std::lock_guard lock(wait_mutex);
-        wait_cv.notify_all();
-    }
+void runtime_impl::note_if_all_ended() noexcept {
+    // Between this scheduler's last change of its live count and the others' counts: of two
+    // schedulers that end their last processes at the same time and then look, at least one
+    // sees both ends.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!only_services_left()) return;
+    std::lock_guard lock(wait_mutex);
+    wait_cv.notify_all();
 }
 
 void runtime_impl::wake_one_sleeper(scheduler* except) noexcept {
@@ -140,7 +142,7 @@ void runtime::shutdown() {
     rt.stopping.store(true);
     // Kill whatever is alive; processes spawned meanwhile by dying ones are refused above, but
     // loop until the table is quiet in case one slipped in before `stopping` was seen.
-    while (rt.live.load(std::memory_order_acquire) != 0) {
+    while (rt.live_count() != 0) {
         std::size_t n = rt.table.capacity();
         for (std::uint32_t i = 0; i < n; ++i) {
             detail::process_control* p = rt.table.at(i);
@@ -153,7 +155,7 @@ void runtime::shutdown() {
         }
         std::unique_lock lock(rt.wait_mutex);
         rt.wait_cv.wait_for(lock, std::chrono::milliseconds(100),
-                            [&] { return rt.live.load(std::memory_order_acquire) == 0; });
+                            [&] { return rt.live_count() == 0; });
     }
     rt.threads_exit.store(true);
     for (auto& s : rt.schedulers) {
@@ -179,7 +181,7 @@ atom runtime::node() const noexcept {
 runtime_statistics runtime::statistics() const {
     auto& rt = *impl_;
     runtime_statistics s;
-    s.processes = rt.live.load() - rt.system_live.load();
+    s.processes = rt.live_count() - rt.system_live.load();
     s.links = std::size_t(std::max<std::int64_t>(0, rt.link_count.load()));
     s.monitors = std::size_t(std::max<std::int64_t>(0, rt.monitor_count.sum()));
     {

@@ -42,7 +42,13 @@ struct runtime_impl {
     std::atomic<unsigned> next_scheduler{0}; // round robin for spawns from plain threads
 
     // Life and death.
-    std::atomic<std::size_t> live{0};
+    // Processes alive: spawned minus ended, counted on the thread that spawned or ended each
+    // (a process may end on another scheduler than the one it was spawned on), so that neither
+    // takes a locked instruction; live_count() sums them. Nobody is told when the sum reaches
+    // zero: a scheduler that runs out of work looks (note_if_all_ended), and when the last
+    // process ends every scheduler does.
+    per_scheduler_counter live_on;
+    std::atomic<std::int64_t> live_outside{0}; // spawned by plain threads
     std::atomic<std::size_t> system_live{0};   // of which runtime services (spawn_options::system)
     std::atomic<std::size_t> spawned_total{0}; // by plain threads (see spawned_on_schedulers)
     std::atomic<bool> stopping{false};         // shutdown began: no new processes
@@ -83,11 +89,16 @@ struct runtime_impl {
         return *schedulers[next_scheduler.fetch_add(1, std::memory_order_relaxed) %
                            schedulers.size()];
     }
-    void process_ended(bool system) noexcept;
+    std::size_t live_count() const noexcept {
+        return std::size_t(live_on.sum() + live_outside.load(std::memory_order_acquire));
+    }
     // No process but the runtime's own services is alive.
     bool only_services_left() const noexcept {
-        return live.load(std::memory_order_acquire) == system_live.load(std::memory_order_acquire);
+        return live_count() == system_live.load(std::memory_order_acquire);
     }
+    // Called by a scheduler that found no work: wakes runtime::wait() and shutdown() when no
+    // process (or none but the services) is left.
+    void note_if_all_ended() noexcept;
     void wake_one_sleeper(scheduler* except) noexcept;
     void cancel_timers_to(const pid& dest) noexcept;
     // Forgets a send_after timer that fired or was cancelled (timers_mutex held).

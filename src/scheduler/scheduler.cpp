@@ -34,7 +34,7 @@ __attribute__((noinline)) scheduler* current_scheduler() noexcept {
 
 scheduler::scheduler(runtime_impl& r, unsigned i)
     : rt(r), index(i), queue(std::make_unique<fifo_work_sharing>(r.idle)), sleepers_(&r.sleepers),
-      budget_(r.options.reductions_per_slice) {}
+      idle_(&r.idle), budget_(r.options.reductions_per_slice) {}
 
 scheduler::~scheduler() {
     join();
@@ -55,6 +55,27 @@ void scheduler::push(process_control* p, bool from_owner) noexcept {
     } else {
         queue->push_remote(p);
     }
+}
+
+bool scheduler::renew_spawn_allowance() noexcept {
+    std::size_t limit = rt.options.max_processes;
+    std::size_t live = rt.live_count();
+    if (live >= limit) return false;
+    spawn_allowance_ = (limit - live) / (2 * rt.schedulers.size()); // this spawn's included
+    return true;
+}
+
+// A soft waiter that a signal woke as it was hardened: to the scheduler of the sender on another
+// thread, if one of this runtime said so (note_if_soft), else here.
+void scheduler::queue_signalled(process_control* p) noexcept {
+    unsigned from = p->signalled_from.exchange(0, std::memory_order_relaxed);
+    if (from == 0 || from - 1 == index || from > rt.schedulers.size()) {
+        queue->push_local(p);
+        return;
+    }
+    scheduler& to = *rt.schedulers[from - 1];
+    to.push(p, false);
+    to.notify();
 }
 
 void scheduler::notify() noexcept {
@@ -109,6 +130,12 @@ void scheduler::loop() {
         if (dispatches_ - io_seen_at_ >= io_check_interval) poll_io();
         if (dispatches_ - balanced_at_ >= balance_interval) balance();
         tend_soft_waiters();
+        // Processes spawned here wait where only this thread can take them: while another
+        // scheduler has nothing to do they go where it can.
+        if (!spawned_.empty() && idle_->load(std::memory_order_relaxed) > 0) {
+            spawned_.move_all(*queue);
+            share_work();
+        }
         if (process_control* p = find_work()) {
             run(p);
             continue;
@@ -121,6 +148,7 @@ void scheduler::loop() {
             continue;
         }
         if (rt.threads_exit.load(std::memory_order_acquire)) break;
+        rt.note_if_all_ended();
         // Idle: say so (busy schedulers then share new work), look a little longer, then sleep.
         rt.idle.fetch_add(1, std::memory_order_relaxed);
         process_control* found = nullptr;
@@ -157,10 +185,17 @@ void scheduler::loop() {
 
 process_control* scheduler::find_work() noexcept {
     if (process_control* p = std::exchange(resume_next_, nullptr)) return p;
+    // The process that came back to the loop last waited or ended within its time slice (the
+    // loop had duties, see take_handoff): when no other process waits its turn in the run
+    // queue, the slice goes on with the process it would have handed off to.
+    if (slice_reductions_ > 0 && queue->ready_count() == 0) {
+        process_control* p = next_up_ ? std::exchange(next_up_, nullptr) : take_spawned();
+        if (p) return p;
+    }
+    slice_reductions_ = 0;
     // The loop is where the run queue's order is kept: the process made ready last waits its
     // turn here (take_handoff lets it go first only within a time slice).
-    requeue_next_up();
-    if (process_control* p = queue->pop()) return p;
+    if (process_control* p = take_new_slice()) return p;
     auto& all = rt.schedulers;
     for (std::size_t i = 1; i < all.size(); ++i) {
         scheduler& victim = *all[(index + i) % all.size()];
@@ -172,8 +207,10 @@ process_control* scheduler::find_work() noexcept {
 void scheduler::run(process_control* p) {
     running = p;
     p->sched = this;
-    p->reductions = budget_;
-    slice_start_ = budget_;
+    std::int32_t reductions = slice_reductions_ > 0 ? slice_reductions_ : budget_;
+    slice_reductions_ = 0;
+    p->reductions = reductions;
+    slice_start_ = reductions;
     if (p->fresh && !start_fresh(*p, *this)) {
         fail_start(*p);
         running = nullptr;
@@ -203,8 +240,13 @@ void scheduler::run(process_control* p) {
     after_switch(ctx, nullptr);
     running = nullptr;
     auto* back = static_cast<process_control*>(t.data);
+    if (back->why == switch_reason::wait || back->why == switch_reason::exit)
+        slice_reductions_ = back->reductions;
     switch (back->why) {
     case switch_reason::yield:
+        slice_over(back); // see take_handoff
+        complete_switch(back, t.fctx);
+        break;
     case switch_reason::wait:
         complete_switch(back, t.fctx);
         break;
@@ -249,7 +291,8 @@ void scheduler::finish(process_control* p) {
     // since this scheduler is known to be of the process's runtime (spawn+exit path: saves
     // ~25 instructions per process).
     if (p->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) rt.table.release(p, &slots);
-    rt.process_ended(system);
+    if (system) rt.system_live.fetch_sub(1, std::memory_order_acq_rel);
+    rt.live_on.add(index, -1);
 }
 
 void scheduler::loop_duties_seen() noexcept {

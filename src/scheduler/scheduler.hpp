@@ -66,6 +66,67 @@ class soft_waiters {
     std::uint32_t capacity_ = 0;
 };
 
+// The processes spawned on one scheduler thread that have not run yet, in groups by spawner:
+// a stack of groups, each in spawn order. The newest group's first process runs next, so that a
+// tree of processes (each spawns some, then waits for their answers) is built and torn down
+// depth first, its leaves running on the warm stacks the ones before gave back, instead of
+// breadth first with every process of a level waiting at once, each on a page of its own. The
+// processes of one spawner still run in the order it spawned them.
+class spawn_groups {
+  public:
+    static constexpr std::size_t max_groups = 64; // deeper trees go to the run queue
+
+    bool empty() const noexcept { return size_ == 0; }
+    bool full() const noexcept { return size_ == max_groups; }
+    void add(process_control* p, const process_control* spawner) noexcept {
+        p->next_ready = nullptr;
+        if (size_ > 0 && groups_[size_ - 1].spawner == spawner) {
+            group& g = groups_[size_ - 1];
+            g.tail->next_ready = p;
+            g.tail = p;
+            return;
+        }
+        groups_[size_++] = group{p, p, spawner};
+    }
+    process_control* take() noexcept {
+        if (size_ == 0) return nullptr;
+        group& g = groups_[size_ - 1];
+        process_control* p = g.head;
+        g.head = p->next_ready;
+        if (!g.head) --size_;
+        p->next_ready = nullptr;
+        return p;
+    }
+    // The newest group to the run queue when `spawner` spawned it.
+    void move_newest_of(const process_control* spawner, scheduling_algorithm& queue) noexcept {
+        if (size_ == 0 || groups_[size_ - 1].spawner != spawner) return;
+        --size_;
+        move_group(groups_[size_], queue);
+    }
+    // Every one to the run queue, oldest group first.
+    void move_all(scheduling_algorithm& queue) noexcept {
+        for (std::size_t i = 0; i < size_; ++i)
+            move_group(groups_[i], queue);
+        size_ = 0;
+    }
+
+  private:
+    struct group {
+        process_control* head;
+        process_control* tail;
+        const process_control* spawner;
+    };
+    static void move_group(const group& g, scheduling_algorithm& queue) noexcept {
+        for (process_control* p = g.head; p;) {
+            process_control* next = p->next_ready;
+            queue.push_local(p);
+            p = next;
+        }
+    }
+    group groups_[max_groups];
+    std::size_t size_ = 0;
+};
+
 class alignas(64) scheduler {
   public:
     scheduler(runtime_impl& rt, unsigned index);
@@ -144,6 +205,7 @@ class alignas(64) scheduler {
         if (soft_newest_) retire_newest();
         soft_newest_ = p;
         p->soft_generation = newest_generation;
+        p->signalled_from.store(0, std::memory_order_relaxed);
         // Announced before the inbox is looked at: a sender that queued a signal and then missed
         // the announcement can only have done so within a few instructions of it (no fence).
         p->soft_on.store(this, std::memory_order_relaxed);
@@ -200,6 +262,16 @@ class alignas(64) scheduler {
         wake_soft(p);
         return true;
     }
+    // Hands message `e` to `p` when `p` is the process made ready last here (it has not run
+    // since, and no other thread can take it) and nothing is queued before it: straight to its
+    // message list, as deliver_soft does. False when that does not hold.
+    bool deliver_held(process_control* p, envelope* e, std::uint32_t serial) noexcept {
+        if (p != next_up_ || p->serial.load(std::memory_order_relaxed) != serial ||
+            p->inbox.load(std::memory_order_relaxed) != inbox_state::empty)
+            return false;
+        p->messages.push_back(e);
+        return true;
+    }
     // A sender on another thread queued a signal for a process that waits softly here.
     void note_soft_signal() noexcept { soft_signal_.store(true, std::memory_order_release); }
     // Parks the soft waiters of generation `g`; those with signals queued become runnable.
@@ -207,7 +279,7 @@ class alignas(64) scheduler {
         soft_waiters& list = soft_[g];
         while (process_control* p = list.last()) {
             leave_soft(p);
-            park_or_queue(p);
+            if (!p->park()) queue_signalled(p);
         }
     }
     void harden_waiters() noexcept {
@@ -242,12 +314,16 @@ class alignas(64) scheduler {
         // and leave the others their turn). A process whose slice is over goes behind all.
         process_control* next = next_up_;
         std::int32_t reductions = budget_;
-        if (next && running->why == switch_reason::wait) {
-            next_up_ = nullptr;
+        if (running->why != switch_reason::yield && (next || !spawned_.empty())) {
+            if (next) {
+                next_up_ = nullptr;
+            } else {
+                next = take_spawned();
+            }
             reductions = running->reductions;
         } else {
-            requeue_next_up();
-            next = queue->pop();
+            if (running->why == switch_reason::yield) slice_over(running);
+            next = take_new_slice();
             if (!next) return nullptr;
         }
         // A process that has not run yet gets its stack here; one coming out of hibernation
@@ -266,15 +342,65 @@ class alignas(64) scheduler {
         slice_start_ = reductions;
         return next;
     }
+    // A process spawned on this thread by `spawner` (null: by no process). It runs when a
+    // process waits or ends within its time slice and no process it woke goes first
+    // (take_handoff), or when the run queue is empty; processes spawned later by others go
+    // before it, those spawned earlier after it (spawn_groups). While another scheduler is
+    // idle it goes to the run queue instead, where that one can take it.
+    void ready_spawned(process_control* p, const process_control* spawner) noexcept {
+        if (idle_->load(std::memory_order_relaxed) > 0 || spawned_.full()) [[unlikely]] {
+            ready_here(p);
+            return;
+        }
+        p->sched = this;
+        spawned_.add(p, spawner);
+    }
     // Puts the process made ready last back in the run queue's order.
     void requeue_next_up() noexcept {
         if (process_control* p = std::exchange(next_up_, nullptr)) queue->push_local(p);
+    }
+    process_control* take_spawned() noexcept { return spawned_.take(); }
+    // `p`'s time slice is over (it yields; before it is queued again). The processes it
+    // spawned go to the run queue ahead of it, as in a plain FIFO, so that one that spawns
+    // without end cannot outrun the processes it spawns. When other processes wait in the run
+    // queue every spawned one goes there too; else the next slice goes to a spawned one. So
+    // neither the run queue nor the spawned processes can hold up the other for longer than a
+    // slice.
+    void slice_over(const process_control* p) noexcept {
+        if (spawned_.empty()) return;
+        if (queue->ready_count() > 0) {
+            spawned_.move_all(*queue);
+            return;
+        }
+        spawned_.move_newest_of(p, *queue);
+        spawned_turn_ = !spawned_.empty();
+    }
+    // The process that begins a new time slice (the one made ready last waits its turn).
+    process_control* take_new_slice() noexcept {
+        requeue_next_up();
+        if (spawned_turn_) {
+            spawned_turn_ = false;
+            if (process_control* p = spawned_.take()) return p;
+        }
+        if (process_control* p = queue->pop()) return p;
+        return spawned_.take();
     }
     // Adds the reductions `p` used since it was dispatched to its total (as it switches out).
     void count_slice(process_control& p) const noexcept {
         p.reductions_total += std::uint64_t(slice_start_ - p.reductions);
     }
     eh_state* thread_eh() const noexcept { return eh_globals_; }
+    // Erlang's +P for a spawn on this thread. The live count is a sum over every scheduler, so
+    // it is looked at only when this scheduler's allowance is spent: a share of what was left
+    // small enough that all schedulers spending theirs at once stay within the limit; close to
+    // the limit that is one spawn, and every spawn looks.
+    bool may_spawn() noexcept {
+        if (spawn_allowance_ > 0) [[likely]] {
+            --spawn_allowance_;
+            return true;
+        }
+        return renew_spawn_allowance();
+    }
 
     static constexpr unsigned timer_check_interval = 32; // dispatches between timer checks
     static constexpr unsigned io_check_interval = 64;    // dispatches between I/O polls
@@ -283,6 +409,8 @@ class alignas(64) scheduler {
 
   private:
     void share_work() noexcept;
+    bool renew_spawn_allowance() noexcept;
+    void queue_signalled(process_control* p) noexcept;
     void loop();
     void run(process_control* p);
     void finish(process_control* p);
@@ -296,6 +424,7 @@ class alignas(64) scheduler {
 
     eh_state* eh_globals_ = nullptr;   // this thread's C++ exception globals
     const std::atomic<int>* sleepers_; // the runtime's count of sleeping schedulers
+    const std::atomic<int>* idle_;     // and of those looking for work or asleep
     const int budget_;                 // reductions per time slice
     std::mutex sleep_mutex_;
     std::condition_variable sleep_cv_;
@@ -313,7 +442,16 @@ class alignas(64) scheduler {
     // The process made ready last on this thread, run before the run queue's (take_handoff);
     // only this thread touches it (it is not stealable).
     process_control* next_up_ = nullptr;
-    std::int32_t slice_start_ = 0; // the running process's reductions when it was dispatched
+    // Processes spawned here and not run yet (see spawn_groups); only this thread touches them
+    // (not stealable while held here).
+    spawn_groups spawned_;
+    bool spawned_turn_ = false;       // the next slice goes to a spawned process (slice_over)
+    std::size_t spawn_allowance_ = 0; // spawns before the live count is looked at again
+    std::int32_t slice_start_ = 0;    // the running process's reductions when it was dispatched
+    // What is left of the time slice of the process that came back to the loop last, when it
+    // waited or ended (find_work goes on with the process it would have handed off to); 0
+    // when the loop begins a new slice.
+    std::int32_t slice_reductions_ = 0;
     // The dispatch count at which timers or I/O are due for a look in the loop.
     std::uint64_t loop_due_at_ = 0;
     // Soft waiters (see wait_soft), in two generations: those that began waiting since the last
@@ -334,6 +472,15 @@ scheduler* current_scheduler() noexcept;
 // scheduler `p` may wait softly on: tells that scheduler (see scheduler::wait_soft).
 inline void note_if_soft(process_control* p) noexcept {
     if (scheduler* s = p->soft_on.load(std::memory_order_relaxed)) s->note_soft_signal();
+}
+// Same, by a sender on scheduler `here` (or none): if that scheduler is another of p's runtime,
+// p runs there when the signal wakes it (see process_control::signalled_from).
+inline void note_if_soft(process_control* p, scheduler* here) noexcept {
+    scheduler* s = p->soft_on.load(std::memory_order_relaxed);
+    if (!s) return;
+    if (here && here != s && &here->rt == p->rt)
+        p->signalled_from.store(std::uint16_t(here->index + 1), std::memory_order_relaxed);
+    s->note_soft_signal();
 }
 
 // What current_scheduler() reads. A process may suspend in a function and resume on another

@@ -170,7 +170,7 @@ void wake_process(process_control& p) noexcept {
         make_ready(&p, here);
         break;
     case push_result::queued:
-        note_if_soft(&p);
+        note_if_soft(&p, here);
         break;
     case push_result::closed:
         e->destroy(e);
