@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <utility>
 
 namespace erl::detail {
 
@@ -9,13 +10,34 @@ namespace {
 constexpr std::uint64_t low_mask(unsigned bits) noexcept {
     return (std::uint64_t(1) << bits) - 1;
 }
+
+// Sorts a list linked through `next` by deadline, keeping the order of equal ones (a merge
+// sort: a tick's batch is usually one entry, but may be thousands).
+timer_entry* by_deadline(timer_entry* list) noexcept {
+    if (!list || !list->next) return list;
+    timer_entry* middle = list;
+    for (timer_entry* fast = list->next; fast && fast->next; fast = fast->next->next)
+        middle = middle->next;
+    timer_entry* b = by_deadline(std::exchange(middle->next, nullptr));
+    timer_entry* a = by_deadline(list);
+    timer_entry* head = nullptr;
+    timer_entry** tail = &head;
+    while (a && b) {
+        timer_entry*& first = b->deadline < a->deadline ? b : a;
+        *tail = first;
+        tail = &first->next;
+        first = first->next;
+    }
+    *tail = a ? a : b;
+    return head;
+}
 } // namespace
 
 timer_wheel::timer_wheel() noexcept : cur_(tick_of(clock::now())) {}
 
-bool timer_wheel::insert_locked(timer_entry* e, std::uint64_t tick) noexcept {
+bool timer_wheel::insert_locked(timer_entry* e, clock::time_point deadline) noexcept {
     e->wheel = this;
-    e->tick = std::max(tick, cur_); // already due: at the next tick looked at
+    e->deadline = nanoseconds(deadline);
     ++count_;
     std::uint64_t turn = place(e);
     if (turn >= next_tick_) return false;
@@ -24,12 +46,13 @@ bool timer_wheel::insert_locked(timer_entry* e, std::uint64_t tick) noexcept {
 }
 
 std::uint64_t timer_wheel::place(timer_entry* e) noexcept {
-    std::uint64_t delta = e->tick - cur_;
+    std::uint64_t tick = std::max(tick_due(e->deadline), cur_); // already due: at the next look
+    std::uint64_t delta = tick - cur_;
     // The lowest level whose 64 slots reach that far. delta < 2^48 (ticks are below 2^47).
     unsigned level =
         delta < slots_per_level ? 0 : (unsigned(std::bit_width(delta)) - 1) / level_bits;
     unsigned shift = level * level_bits;
-    unsigned index = unsigned(e->tick >> shift) & (slots_per_level - 1);
+    unsigned index = unsigned(tick >> shift) & (slots_per_level - 1);
     timer_entry** slot = &slots_[level * slots_per_level + index];
     e->next = *slot;
     if (e->next) e->next->pprev = &e->next;
@@ -38,7 +61,7 @@ std::uint64_t timer_wheel::place(timer_entry* e) noexcept {
     occupied_[level] |= std::uint64_t(1) << index;
     // Level 0 fires at the entry's tick; a higher level cascades at the start of the span its
     // slot stands for, which is after cur_ (delta is at least that level's slot span).
-    return e->tick & ~low_mask(shift);
+    return tick & ~low_mask(shift);
 }
 
 std::uint64_t timer_wheel::next_event() const noexcept {
@@ -90,7 +113,7 @@ timer_entry* timer_wheel::advance(std::uint64_t now_tick) noexcept {
         if (timer_entry* due = slots_[index]) {
             slots_[index] = nullptr;
             occupied_[0] &= ~(std::uint64_t(1) << index);
-            return due;
+            return by_deadline(due);
         }
     }
     return nullptr;

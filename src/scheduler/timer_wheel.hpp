@@ -21,7 +21,7 @@ class timer_wheel;
 struct timer_entry {
     timer_entry* next = nullptr;        // in its slot's list
     timer_entry** pprev = nullptr;      // what points to this entry; null while not queued
-    std::uint64_t tick = 0;             // due at the start of this tick (see timer_wheel)
+    std::uint64_t deadline = 0;         // steady_clock nanoseconds
     timer_wheel* wheel = nullptr;       // where it is (or was last) queued
     process_control* process = nullptr; // a receive timeout's process
 
@@ -30,10 +30,11 @@ struct timer_entry {
 
 // Time is counted in ticks of 2^16 ns (65.5 µs): an entry is due at the start of the first tick
 // at or after its deadline, so it never fires early and at most a tick late (plus the time the
-// scheduler takes to look). Eight levels of 64 slots; level L's slots span 64^L ticks each, so
-// the wheel covers 2^48 ticks, more than steady_clock's whole range. An entry goes to the
-// lowest level whose span reaches its tick and drops to a lower one when its slot's turn comes
-// (cascading), until it reaches level 0 at its own tick.
+// scheduler takes to look). Entries due at the same tick fire in deadline order. Eight levels of 64
+// slots; level L's slots span 64^L ticks each, so the wheel covers 2^48 ticks, more than
+// steady_clock's whole range. An entry goes to the lowest level whose span reaches its tick and
+// drops to a lower one when its slot's turn comes (cascading), until it reaches level 0 at its own
+// tick.
 //
 // The wheel is locked by its spinlock (lock()/unlock(): a BasicLockable); the `_locked`
 // functions expect it held. Other threads insert (send_after to a process whose timers live
@@ -51,23 +52,28 @@ class timer_wheel {
     timer_wheel(const timer_wheel&) = delete;
     timer_wheel& operator=(const timer_wheel&) = delete;
 
+    // A time in the entries' form (all negative ones are the same: long past).
+    static std::uint64_t nanoseconds(clock::time_point t) noexcept {
+        auto ns = t.time_since_epoch().count();
+        return ns <= 0 ? 0 : std::uint64_t(ns);
+    }
     // The tick at whose start `deadline` has passed (rounded up), and the tick `now` is in.
+    static std::uint64_t tick_due(std::uint64_t deadline) noexcept {
+        return (deadline + (std::uint64_t(1) << tick_shift) - 1) >> tick_shift;
+    }
     static std::uint64_t tick_due(clock::time_point deadline) noexcept {
-        auto ns = deadline.time_since_epoch().count();
-        return ns <= 0 ? 0
-                       : (std::uint64_t(ns) + (std::uint64_t(1) << tick_shift) - 1) >> tick_shift;
+        return tick_due(nanoseconds(deadline));
     }
     static std::uint64_t tick_of(clock::time_point now) noexcept {
-        auto ns = now.time_since_epoch().count();
-        return ns <= 0 ? 0 : std::uint64_t(ns) >> tick_shift;
+        return nanoseconds(now) >> tick_shift;
     }
 
     void lock() noexcept { mutex_.lock(); }
     void unlock() noexcept { mutex_.unlock(); }
 
-    // Queues `e` (not queued anywhere) to fire at `tick`. True when this brought the wheel's
-    // next event forward: a sleeping owner must be woken earlier.
-    bool insert_locked(timer_entry* e, std::uint64_t tick) noexcept;
+    // Queues `e` (not queued anywhere) to fire at `deadline`. True when this brought the
+    // wheel's next event forward: a sleeping owner must be woken earlier.
+    bool insert_locked(timer_entry* e, clock::time_point deadline) noexcept;
     // Takes `e`, queued here, off the wheel.
     void remove_locked(timer_entry* e) noexcept {
         *e->pprev = e->next;
@@ -85,7 +91,7 @@ class timer_wheel {
     // The locking forms (receive timeouts).
     bool insert(timer_entry* e, clock::time_point deadline) noexcept {
         std::lock_guard lock(mutex_);
-        return insert_locked(e, tick_due(deadline));
+        return insert_locked(e, deadline);
     }
     // True when `e` was queued here and is now removed.
     bool remove(timer_entry* e) noexcept {
@@ -128,13 +134,13 @@ class timer_wheel {
     static constexpr std::size_t slot_count = std::size_t(levels) * slots_per_level;
 
     // Advances the wheel towards `now_tick`, cascading on the way, up to the next tick whose
-    // level-0 slot holds entries: returns them (detached, still linked through `next`), or
-    // nullptr when none is due by `now_tick`.
+    // level-0 slot holds entries: returns them (detached, in deadline order, linked through
+    // `next`), or nullptr when none is due by `now_tick`.
     timer_entry* advance(std::uint64_t now_tick) noexcept;
     // The earliest tick at or after cur_ at which a slot fires or cascades (count_ > 0).
     std::uint64_t next_event() const noexcept;
-    // Links `e` (tick >= cur_) into the slot its tick falls in; returns the tick at which that
-    // slot's turn comes.
+    // Links `e` into the slot of its tick (or of cur_, when that is later); returns the tick at
+    // which that slot's turn comes.
     std::uint64_t place(timer_entry* e) noexcept;
     void cascade(unsigned level, std::uint64_t at) noexcept;
     // The slot `where` is, or slot_count when it is an entry's `next`.

@@ -99,7 +99,7 @@ clock::time_point deadline_after(clock::time_point now, clock::duration delay) n
 // `here`: the calling scheduler (null on a plain thread); `self`: the calling process.
 ref start_timer_in(runtime_impl& rt, scheduler* here, process_control* self, const pid& to,
                    clock::duration delay, envelope_ptr& msg) {
-    std::uint64_t tick = timer_wheel::tick_due(deadline_after(clock::now(), delay));
+    clock::time_point deadline = deadline_after(clock::now(), delay);
     // The destination's list, when it is a process of this runtime. A process sending to
     // itself holds its own block; another one's block is held by a reference while its list
     // changes, so the block is not released (and its list dropped, drop_timers_to) meanwhile.
@@ -151,7 +151,7 @@ ref start_timer_in(runtime_impl& rt, scheduler* here, process_control* self, con
                            std::memory_order_relaxed);
         e->dest = to;
         e->message = std::move(msg);
-        bool earlier = home->timers.insert_locked(e, tick);
+        bool earlier = home->timers.insert_locked(e, deadline);
         ref id = timer_ref(rt, *e);
         lock.unlock();
         // The owner may be asleep with a later wake-up time.
