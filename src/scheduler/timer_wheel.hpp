@@ -30,11 +30,11 @@ struct timer_entry {
 
 // Time is counted in ticks of 2^16 ns (65.5 µs): an entry is due at the start of the first tick
 // at or after its deadline, so it never fires early and at most a tick late (plus the time the
-// scheduler takes to look). Entries due at the same tick fire in deadline order. Eight levels of 64
-// slots; level L's slots span 64^L ticks each, so the wheel covers 2^48 ticks, more than
-// steady_clock's whole range. An entry goes to the lowest level whose span reaches its tick and
-// drops to a lower one when its slot's turn comes (cascading), until it reaches level 0 at its own
-// tick.
+// scheduler takes to look). Entries due at the same tick fire in deadline order. Eight levels
+// of 64 slots; level L's slots span 64^L ticks each, so the wheel covers 2^48 ticks, more than
+// steady_clock's whole range. An entry goes to the lowest level whose span reaches its tick
+// and drops to a lower one when its slot's turn comes (cascading), until it reaches level 0 at
+// its own tick.
 //
 // The wheel is locked by its spinlock (lock()/unlock(): a BasicLockable); the `_locked`
 // functions expect it held. Other threads insert (send_after to a process whose timers live
