@@ -6,7 +6,8 @@ target_sources(erlcpp PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/context/overflow.cpp
   # scheduler and timers
   ${CMAKE_CURRENT_LIST_DIR}/scheduler/scheduler.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/scheduler/timer_heap.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/scheduler/timer_wheel.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/scheduler/timer_store.cpp
   ${CMAKE_CURRENT_LIST_DIR}/scheduler/timers.cpp
   ${CMAKE_CURRENT_LIST_DIR}/scheduler/message_cache.cpp
   # processes and mailboxes

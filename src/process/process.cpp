@@ -485,14 +485,12 @@ ERLCPP_READS_THREAD receive_scope begin_receive() {
 
 void wait_signals(process_control& p, clock::time_point deadline, bool has_deadline) {
     if (has_deadline) {
-        p.wait_timer.what = timer_entry::action::wake;
         p.wait_timer.process = &p;
-        p.wait_timer.deadline = deadline;
-        p.sched->timers.insert(&p.wait_timer);
+        p.sched->timers.insert(&p.wait_timer, deadline);
     }
     p.in_receive_wait = true;
     switch_out_inline(p, switch_reason::wait);
-    if (has_deadline && p.wait_timer.heap) p.wait_timer.heap->remove(&p.wait_timer);
+    if (has_deadline && p.wait_timer.wheel) p.wait_timer.wheel->remove(&p.wait_timer);
     try {
         handle_signals_inline(p);
     } catch (...) {

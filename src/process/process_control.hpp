@@ -15,7 +15,7 @@
 
 #include "context/execution_context.hpp"
 #include "context/stack_pool.hpp"
-#include "scheduler/timer_heap.hpp"
+#include "scheduler/timer_wheel.hpp"
 
 namespace erl::detail {
 
@@ -69,9 +69,11 @@ struct alignas(64) process_control {
     // null. Written by that scheduler's thread only; read by senders anywhere (a sender on that
     // thread wakes it; one elsewhere tells that scheduler a soft waiter has a signal).
     std::atomic<scheduler*> soft_on{nullptr};
-    atom registered_name;                       // guarded by runtime_impl::names_mutex
-    bool has_name = false;                      // guarded by runtime_impl::names_mutex
-    std::atomic<std::uint32_t> timers_to_me{0}; // send_after timers aimed at this process
+    atom registered_name;  // guarded by runtime_impl::names_mutex
+    bool has_name = false; // guarded by runtime_impl::names_mutex
+    // send_after timers aimed at this process: the newest one's number + 1, 0 when none (a
+    // list through the entries, guarded by their wheel's lock: scheduler/timers.cpp).
+    std::atomic<std::uint32_t> timers_to_me{0};
     // (The process's own, like the fields below; here because it fills what would be padding,
     // keeping the block at five cache lines.)
     std::int32_t reductions = 0; // left in this time slice

@@ -13,6 +13,7 @@
 #include <erl/pid.hpp>
 
 #include "process/process_control.hpp"
+#include "scheduler/timers.hpp"
 
 namespace erl::detail {
 
@@ -121,7 +122,10 @@ class process_table {
         p->fresh = false;
         p->name_text.store(nullptr, std::memory_order_relaxed);
         p->has_name = false;
-        p->timers_to_me.store(0, std::memory_order_relaxed);
+        // A timer set by a process that looked this one up just before it ended may still be
+        // aimed at it: its list must not pass to the next process in the slot.
+        if (p->timers_to_me.load(std::memory_order_acquire) != 0) [[unlikely]]
+            drop_timers_to(*p);
         p->wait_timer = timer_entry{};
     }
     std::vector<std::uint64_t> snapshot() const;

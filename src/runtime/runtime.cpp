@@ -81,10 +81,7 @@ runtime_impl::~runtime_impl() {
         std::lock_guard lock(runtimes_mutex());
         std::erase(runtimes(), this);
     }
-    for (auto& [id, e] : timers_by_ref) {
-        if (e->heap) e->heap->remove(e);
-        delete e;
-    }
+    drop_all_timers(*this);
 }
 
 void runtime_impl::note_if_all_ended() noexcept {
@@ -184,10 +181,7 @@ runtime_statistics runtime::statistics() const {
     s.processes = rt.live_count() - rt.system_live.load();
     s.links = std::size_t(std::max<std::int64_t>(0, rt.link_count.load()));
     s.monitors = std::size_t(std::max<std::int64_t>(0, rt.monitor_count.sum()));
-    {
-        std::lock_guard lock(rt.timers_mutex);
-        s.pending_timers = rt.timers_by_ref.size();
-    }
+    s.pending_timers = detail::pending_timers(rt);
     {
         std::lock_guard lock(rt.names_mutex);
         s.registered_names = rt.names.size();

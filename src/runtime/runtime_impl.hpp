@@ -7,7 +7,6 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include <erl/atom.hpp>
@@ -22,6 +21,7 @@
 #include "runtime/per_scheduler_counter.hpp"
 #include "runtime/remote.hpp"
 #include "scheduler/scheduler.hpp"
+#include "scheduler/timer_store.hpp"
 
 namespace erl::detail {
 
@@ -32,6 +32,9 @@ struct runtime_impl {
     runtime_options options;
     atom node = atoms::nonode_nohost;
     std::uint32_t creation = 0; // unique per runtime in this program
+    // send_after timers' entries. First, so destroyed last: the schedulers' free lists point
+    // into them, and a process block released late looks its list up here.
+    timer_store timer_entries;
     process_table table;
     stack_pool stacks;
     // Before `schedulers`: destroyed after their threads are joined.
@@ -71,11 +74,6 @@ struct runtime_impl {
     std::mutex names_mutex;
     std::unordered_map<atom, pid> names;
 
-    // send_after timers, by reference and by destination.
-    std::mutex timers_mutex;
-    std::unordered_map<ref, delivery_timer*> timers_by_ref;
-    std::unordered_map<pid, std::unordered_set<ref>> timers_by_dest;
-
     // erl::blocking's side threads. Stopped first thing in ~runtime_impl, that is after
     // shutdown() has ended every process and joined the schedulers, never before: while a
     // process lives it may be waiting for a job, and stopping the pool under it would leave it
@@ -100,9 +98,6 @@ struct runtime_impl {
     // process (or none but the services) is left.
     void note_if_all_ended() noexcept;
     void wake_one_sleeper(scheduler* except) noexcept;
-    void cancel_timers_to(const pid& dest) noexcept;
-    // Forgets a send_after timer that fired or was cancelled (timers_mutex held).
-    void forget_timer(const delivery_timer& e) noexcept;
 };
 
 // The runtime whose processes carry `creation`, locked against its destruction while `fn` runs.

@@ -303,24 +303,15 @@ void scheduler::loop_duties_seen() noexcept {
 void scheduler::fire_timers() {
     timers_seen_at_ = dispatches_;
     loop_duties_seen();
-    auto now = timer_heap::clock::now();
-    timers.expire(
-        now,
-        [this](timer_entry* e) {
-            // A receive timeout: its process waits on this scheduler, softly or parked.
-            wake_waiter(e->process, this);
-        },
-        due_);
+    timers.expire(timer_wheel::clock::now(), [this](timer_entry* e) {
+        // A receive timeout: its process waits on this scheduler, softly or parked.
+        if (e->process) return wake_waiter(e->process, this);
+        // A send_after timer: sent once the wheel is unlocked.
+        due_.push_back(take_fired(rt, *this, *static_cast<delivery_timer*>(e)));
+    });
     if (due_.empty()) return;
-    for (timer_entry* fired : due_) {
-        auto* e = static_cast<delivery_timer*>(fired);
-        {
-            std::lock_guard lock(rt.timers_mutex);
-            rt.forget_timer(*e);
-        }
-        send_signal(rt, e->dest, std::move(e->message));
-        delete e;
-    }
+    for (fired_timer& fired : due_)
+        send_signal(rt, fired.dest, std::move(fired.message));
     due_.clear();
 }
 
@@ -357,7 +348,7 @@ void scheduler::poll_io() noexcept {
     loop_duties_seen();
     // Sockets are rare next to messages: a runtime without any never makes a system call here.
     if (rt.io.open_handles() == 0 || !rt.io.try_take_token()) return;
-    rt.io.poll(timer_heap::clock::time_point{}); // the past: do not block
+    rt.io.poll(timer_wheel::clock::time_point{}); // the past: do not block
     rt.io.release_token();
 }
 
@@ -391,7 +382,7 @@ void scheduler::sleep() {
                 rt.wake_one_sleeper(this);
                 lock.lock();
             }
-        } else if (deadline == timer_heap::clock::time_point::max()) {
+        } else if (deadline == timer_wheel::clock::time_point::max()) {
             sleep_cv_.wait(lock, [&] { return wake_pending_; });
         } else {
             sleep_cv_.wait_until(lock, deadline, [&] { return wake_pending_; });

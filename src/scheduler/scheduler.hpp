@@ -18,7 +18,9 @@
 #include "process/process_table.hpp"
 #include "scheduler/message_cache.hpp"
 #include "scheduler/run_queue.hpp"
-#include "scheduler/timer_heap.hpp"
+#include "scheduler/timer_store.hpp"
+#include "scheduler/timer_wheel.hpp"
+#include "scheduler/timers.hpp"
 
 namespace erl::detail {
 
@@ -152,7 +154,8 @@ class alignas(64) scheduler {
     const unsigned index;
     execution_context ctx; // the thread's own stack while a process runs
     std::unique_ptr<scheduling_algorithm> queue;
-    timer_heap timers;
+    timer_wheel timers;
+    timer_pool delivery_pool; // free send_after entries of this wheel (guarded by its lock)
     stack_cache stacks;
     slot_cache slots; // process-table slots kept for lock-free spawns
     message_cache messages;
@@ -430,7 +433,7 @@ class alignas(64) scheduler {
     std::condition_variable sleep_cv_;
     bool wake_pending_ = false;
     bool in_poll_ = false; // asleep in the I/O poller rather than on sleep_cv_
-    std::vector<timer_entry*> due_;
+    std::vector<fired_timer> due_;
     // Dispatches (time slices begun, by the loop or by a handoff) and when timers and I/O were
     // last looked at: a handoff chain must not keep either waiting.
     std::uint64_t dispatches_ = 0;

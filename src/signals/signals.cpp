@@ -285,7 +285,11 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
         }
         rest = next;
     }
-    // 5. Links, monitors held on us, monitors we hold.
+    // 5. Timers aimed at us (before the DOWN and EXIT signals: who sees us dead sees them
+    // gone). A timer set by a process that looked us up just before this is dropped when our
+    // block is released (process_table::release).
+    drop_timers_to(p);
+    // 6. Links, monitors held on us, monitors we hold.
     if (p.signals) {
         auto& s = *p.signals;
         try {
@@ -314,14 +318,12 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
         s.monitored_by.clear();
         s.monitoring.clear();
     }
-    // 6. What we own (sockets) is closed.
+    // 7. What we own (sockets) is closed.
     if (p.signals) {
         for (const owned_resource& r : p.signals->resources)
             r.release(rt, r.id, self);
         p.signals->resources.clear();
     }
-    // 7. Timers aimed at us.
-    if (p.timers_to_me.load(std::memory_order_relaxed) != 0) rt.cancel_timers_to(self);
 }
 
 } // namespace erl::detail
