@@ -46,7 +46,7 @@ char* cut(shared_pool& sp, shared_class& c, std::size_t bytes) {
     if (std::size_t(c.bump_end - c.bump) < bytes) {
         if (sp.chunks.size() == sp.chunks.capacity())
             sp.chunks.reserve(std::max<std::size_t>(64, 2 * sp.chunks.size()));
-        auto* mem = static_cast<char*>(::operator new(chunk_bytes));
+        auto* mem = static_cast<char*>(::operator new(chunk_bytes, std::align_val_t(64)));
         sp.chunks.push_back(mem);
         c.bump = mem;
         c.bump_end = mem + chunk_bytes;
