@@ -638,3 +638,24 @@ TEST_CASE("a waiting process woken by a process of another scheduler runs there"
     CHECK(rounds > 0);
     CHECK(moved >= rounds * 9 / 10); // a balancing step may move one now and then
 }
+
+TEST_CASE("neighbouring processes begin their frames on different cache lines",
+          "[scheduler][stack]") {
+    // Stacks are page-aligned: without colouring, the same frame of every process would sit at
+    // the same offset in its page, and so in the same set of the CPU's caches.
+    erl::runtime rt({.schedulers = 1});
+    std::vector<std::uintptr_t> offsets;
+    rt.run([&] {
+        erl::pid me = erl::self();
+        for (int i = 0; i < 64; ++i)
+            erl::spawn([me] {
+                int local = 0;
+                erl::send(me, reinterpret_cast<std::uintptr_t>(&local) % 4096 / 64);
+            });
+        for (int i = 0; i < 64; ++i)
+            offsets.push_back(erl::receive([](std::uintptr_t v) { return v; }));
+    });
+    std::sort(offsets.begin(), offsets.end());
+    auto distinct = std::unique(offsets.begin(), offsets.end()) - offsets.begin();
+    CHECK(distinct >= 16);
+}
