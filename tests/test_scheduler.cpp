@@ -659,3 +659,42 @@ TEST_CASE("neighbouring processes begin their frames on different cache lines",
     auto distinct = std::unique(offsets.begin(), offsets.end()) - offsets.begin();
     CHECK(distinct >= 16);
 }
+
+TEST_CASE("messages to a ready process keep each sender's order whichever way they go",
+          "[scheduler][order][race]") {
+    // A receiver that is ready but not running on its scheduler takes a local sender's
+    // messages straight into its message list (no locked instruction) while a plain thread's
+    // go through its inbox: each sender's order holds and nothing is lost.
+    erl::runtime rt({.schedulers = 1});
+    constexpr int n = 20'000;
+    std::atomic<bool> started{false};
+    bool in_order = true;
+    int got = 0;
+    erl::pid receiver;
+    std::thread outside;
+    rt.run([&] {
+        receiver = erl::spawn([&] {
+            int next[2] = {0, 0};
+            for (int i = 0; i < 2 * n; ++i) {
+                auto [who, v] = erl::receive([](std::pair<int, int> m) { return m; });
+                in_order = in_order && v == next[who]++;
+                ++got;
+                if (i % 100 == 0) erl::yield(); // ready, not running, while the others send
+            }
+        });
+        outside = std::thread([&] {
+            while (!started)
+                std::this_thread::yield();
+            for (int i = 0; i < n; ++i)
+                erl::send(receiver, std::pair<int, int>(1, i));
+        });
+        started = true;
+        for (int i = 0; i < n; ++i) {
+            erl::send(receiver, std::pair<int, int>(0, i));
+            if (i % 50 == 0) erl::yield();
+        }
+    });
+    outside.join();
+    CHECK(in_order);
+    CHECK(got == 2 * n);
+}

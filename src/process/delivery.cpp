@@ -25,9 +25,10 @@ namespace {
 constexpr std::size_t backlog_free = 64;   // a backlog this short costs nothing extra
 constexpr unsigned backlog_cost_shift = 3; // then one reduction per 8 queued messages
 
-inline void pace_sender(process_control& self, process_control& to) noexcept {
-    std::uint32_t queued = to.arrivals.load(std::memory_order_relaxed) + 1;
-    to.arrivals.store(queued, std::memory_order_relaxed);
+// `to_inbox`: the message went to the inbox (counted in `arrivals`), not to the message list.
+inline void pace_sender(process_control& self, process_control& to, bool to_inbox = true) noexcept {
+    std::uint32_t queued = to.arrivals.load(std::memory_order_relaxed);
+    if (to_inbox) to.arrivals.store(++queued, std::memory_order_relaxed);
     std::size_t backlog = queued + to.messages.size();
     if (backlog <= backlog_free || self.reductions <= 2) [[likely]]
         return;
@@ -132,6 +133,7 @@ ERLCPP_READS_THREAD void deliver(const pid& to, envelope* raw, message_to_term c
             here->deliver_soft(p, raw, to.serial());
         } else if (p && here->deliver_held(p, raw, to.serial())) {
             // It is ready here and only this thread can run it: no atomic instruction either.
+            pace_sender(*self, *p, false);
         } else {
             push_result r = p ? p->push_checked(raw, to.serial()) : push_result::closed;
             if (r == push_result::queued) {

@@ -100,6 +100,10 @@ struct alignas(64) process_control {
     // Where this process is among its scheduler's soft waiters (scheduler::wait_soft).
     std::uint32_t soft_index = 0;
     std::uint8_t soft_generation = 0;
+    // The scheduler (index + 1; 0: none) whose thread alone holds this ready process, in the
+    // private part of its run queue: a sender on that thread may append to its message list
+    // directly (scheduler::deliver_held). Read only by senders on that thread.
+    std::atomic<std::uint8_t> held_on{0};
     // The scheduler (index + 1; 0: none) of the process on another thread that last sent this
     // soft waiter a signal: when the signal wakes it, it runs there, as a parked process runs
     // where it is woken (scheduler::harden).

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "process/process_control.hpp"
 #include "scheduler/spinlock.hpp"
@@ -34,8 +35,9 @@ class scheduling_algorithm {
 // nothing waits there for ever.
 class alignas(64) fifo_work_sharing final : public scheduling_algorithm {
   public:
-    explicit fifo_work_sharing(const std::atomic<int>& idle_schedulers) noexcept
-        : idle_(idle_schedulers) {}
+    // `owner_mark`: what a process in the private list carries in held_on (0: nothing).
+    fifo_work_sharing(const std::atomic<int>& idle_schedulers, std::uint8_t owner_mark) noexcept
+        : idle_(idle_schedulers), owner_mark_(owner_mark) {}
 
     void push_local(process_control* p) noexcept override {
         if (local_.count > 0 && idle_.load(std::memory_order_relaxed) > 0) {
@@ -43,6 +45,7 @@ class alignas(64) fifo_work_sharing final : public scheduling_algorithm {
             return;
         }
         local_.append(p);
+        p->held_on.store(owner_mark_, std::memory_order_relaxed);
         local_size_.store(local_.count, std::memory_order_relaxed);
     }
     void push_remote(process_control* p) noexcept override { push_shared(p); }
@@ -56,7 +59,10 @@ class alignas(64) fifo_work_sharing final : public scheduling_algorithm {
             if (process_control* p = take_shared()) return p;
         }
         process_control* p = local_.take();
-        if (p) local_size_.store(local_.count, std::memory_order_relaxed);
+        if (p) {
+            p->held_on.store(0, std::memory_order_relaxed);
+            local_size_.store(local_.count, std::memory_order_relaxed);
+        }
         return p;
     }
     process_control* steal() noexcept override {
@@ -115,6 +121,7 @@ class alignas(64) fifo_work_sharing final : public scheduling_algorithm {
     }
 
     const std::atomic<int>& idle_;
+    const std::uint8_t owner_mark_;
     list local_; // owner thread only
     std::atomic<std::size_t> local_size_{0};
     bool shared_turn_ = false;

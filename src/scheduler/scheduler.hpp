@@ -265,11 +265,13 @@ class alignas(64) scheduler {
         wake_soft(p);
         return true;
     }
-    // Hands message `e` to `p` when `p` is the process made ready last here (it has not run
-    // since, and no other thread can take it) and nothing is queued before it: straight to its
-    // message list, as deliver_soft does. False when that does not hold.
+    // Hands message `e` to `p` when `p` is ready and held by this thread alone (the process
+    // made ready last, or one in the private part of the run queue: it has not run since, and
+    // no other thread can take it) and nothing is queued before it: straight to its message
+    // list, as deliver_soft does. False when that does not hold.
     bool deliver_held(process_control* p, envelope* e, std::uint32_t serial) noexcept {
-        if (p != next_up_ || p->serial.load(std::memory_order_relaxed) != serial ||
+        if ((p != next_up_ && p->held_on.load(std::memory_order_relaxed) != index + 1) ||
+            p->serial.load(std::memory_order_relaxed) != serial ||
             p->inbox.load(std::memory_order_relaxed) != inbox_state::empty)
             return false;
         p->messages.push_back(e);
