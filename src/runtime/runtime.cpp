@@ -178,7 +178,8 @@ atom runtime::node() const noexcept {
 runtime_statistics runtime::statistics() const {
     auto& rt = *impl_;
     runtime_statistics s;
-    s.processes = rt.live_count() - rt.system_live.load();
+    std::size_t live = rt.live_count(), services = rt.system_live.load();
+    s.processes = live > services ? live - services : 0;
     s.links = std::size_t(std::max<std::int64_t>(0, rt.link_count.load()));
     s.monitors = std::size_t(std::max<std::int64_t>(0, rt.monitor_count.sum()));
     s.pending_timers = detail::pending_timers(rt);

@@ -87,8 +87,12 @@ struct runtime_impl {
         return *schedulers[next_scheduler.fetch_add(1, std::memory_order_relaxed) %
                            schedulers.size()];
     }
+    // A sum of cells read one after another: a process spawned on one scheduler and ended on
+    // another between two reads may be missed on one side only, so the sum may be off by a few
+    // either way while processes come and go (never below zero).
     std::size_t live_count() const noexcept {
-        return std::size_t(live_on.sum() + live_outside.load(std::memory_order_acquire));
+        std::int64_t n = live_on.sum() + live_outside.load(std::memory_order_acquire);
+        return n > 0 ? std::size_t(n) : 0;
     }
     // No process but the runtime's own services is alive.
     bool only_services_left() const noexcept {
