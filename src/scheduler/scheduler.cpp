@@ -164,6 +164,9 @@ void scheduler::loop() {
                 // sched_yield returns at once and this is still a spin.
                 sched_yield();
             }
+            // Still a quiescent point (no process of ours runs): slots retired meanwhile need not
+            // wait for this spin to end (process_table.hpp).
+            quiescent.store(++slices_, std::memory_order_release);
             found = find_work();
             // Readiness that arrives while we spin must not wait for the spin to end.
             if (!found && i % 4 == 3 && rt.io.open_handles() > 0) {
@@ -392,6 +395,10 @@ void scheduler::sleep() {
     wake_pending_ = false;
     rt.sleepers.fetch_sub(1, std::memory_order_seq_cst);
     sleeping.store(false, std::memory_order_seq_cst);
+    // Online again before this thread runs a process (the loop may run the one it finds next
+    // without passing its top): a slot retired from now on waits for this scheduler too. A full
+    // fence (seq_cst store): the process's lookups must not be done before it is seen.
+    quiescent.store(++slices_, std::memory_order_seq_cst);
 }
 
 } // namespace erl::detail
