@@ -193,8 +193,7 @@ process_control* scheduler::find_work() noexcept {
     // loop had duties, see take_handoff): when no other process waits its turn in the run
     // queue, the slice goes on with the process it would have handed off to.
     if (slice_reductions_ > 0 && queue->ready_count() == 0) {
-        process_control* p = next_up_ ? std::exchange(next_up_, nullptr) : take_spawned();
-        if (p) return p;
+        if (process_control* p = take_held()) return p;
     }
     slice_reductions_ = 0;
     // The loop is where the run queue's order is kept: the process made ready last waits its

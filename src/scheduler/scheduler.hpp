@@ -317,14 +317,9 @@ class alignas(64) scheduler {
         // The process just made ready goes next, in what is left of the time slice of the one
         // that now waits (so that two processes that keep waking each other share one slice
         // and leave the others their turn). A process whose slice is over goes behind all.
-        process_control* next = next_up_;
+        process_control* next = nullptr;
         std::int32_t reductions = budget_;
-        if (running->why != switch_reason::yield && (next || !spawned_.empty())) {
-            if (next) {
-                next_up_ = nullptr;
-            } else {
-                next = take_spawned();
-            }
+        if (running->why != switch_reason::yield && (next = take_held())) {
             reductions = running->reductions;
         } else {
             if (running->why == switch_reason::yield) slice_over(running);
@@ -364,7 +359,12 @@ class alignas(64) scheduler {
     void requeue_next_up() noexcept {
         if (process_control* p = std::exchange(next_up_, nullptr)) queue->push_local(p);
     }
-    process_control* take_spawned() noexcept { return spawned_.take(); }
+    // The process a time slice goes on with when the one that had it waits or ends: the one
+    // it woke last, else the newest spawned one; nullptr when there is neither.
+    process_control* take_held() noexcept {
+        if (process_control* p = std::exchange(next_up_, nullptr)) return p;
+        return spawned_.take();
+    }
     // `p`'s time slice is over (it yields; before it is queued again). The processes it
     // spawned go to the run queue ahead of it, as in a plain FIFO, so that one that spawns
     // without end cannot outrun the processes it spawns. When other processes wait in the run
@@ -475,11 +475,8 @@ scheduler* current_scheduler() noexcept;
 
 // After a signal was queued for `p` without waking it, by a thread other than the one of the
 // scheduler `p` may wait softly on: tells that scheduler (see scheduler::wait_soft).
-inline void note_if_soft(process_control* p) noexcept {
-    if (scheduler* s = p->soft_on.load(std::memory_order_relaxed)) s->note_soft_signal();
-}
-// Same, by a sender on scheduler `here` (or none): if that scheduler is another of p's runtime,
-// p runs there when the signal wakes it (see process_control::signalled_from).
+// `here`: the sender's scheduler, or none. If that is another scheduler of p's runtime, p runs
+// there when the signal wakes it (see process_control::signalled_from).
 inline void note_if_soft(process_control* p, scheduler* here) noexcept {
     scheduler* s = p->soft_on.load(std::memory_order_relaxed);
     if (!s) return;
