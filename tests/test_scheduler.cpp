@@ -569,6 +569,25 @@ TEST_CASE("a process that spawns without waiting does not outrun the ones it spa
     CHECK(ran.load() == 100'000);
 }
 
+TEST_CASE("a spawn costs 32 reductions of the spawner's slice", "[scheduler][spawn][fair]") {
+    // With the default 4,000 reductions per slice a process that spawns in a loop gives way
+    // after 125 spawns, and the processes it spawned run then.
+    erl::runtime rt({.schedulers = 1});
+    std::atomic<int> ran{0};
+    int spawned_before_any_ran = -1;
+    rt.run([&] {
+        erl::yield(); // a fresh slice
+        for (int i = 1; i <= 1'000; ++i) {
+            erl::spawn([&ran] { ran.fetch_add(1, std::memory_order_relaxed); });
+            if (ran.load() > 0) {
+                spawned_before_any_ran = i;
+                break;
+            }
+        }
+    });
+    CHECK(spawned_before_any_ran == 125);
+}
+
 TEST_CASE("a spawned process runs while a busy pair keeps its scheduler",
           "[scheduler][spawn][order][handoff]") {
     // The pair hands off between its two processes without end; the spawned process still gets
