@@ -296,7 +296,7 @@ struct call_block final : call_slot {
     static void free_block(call_slot* s) noexcept {
         delete_in_message_memory(static_cast<call_block*>(s));
     }
-    // The message's `destroy`: ends it in place; the block goes with its last owner, only after.
+    // The message's destroy: ends it in place; the block goes with its last owner, only after.
     // While the server still has the call's monitor, the monitor's record takes the request's
     // owner over (only the server's thread sees the record then; see call_slot).
     static void destroy_message(envelope* e) noexcept {
@@ -309,6 +309,7 @@ struct call_block final : call_slot {
         else
             slot_ref::drop_owner(s);
     }
+    static constexpr envelope_ops message_ops{type_key_of<M>(), &destroy_message};
 };
 
 // Monitors the server and sends it make_msg(from, payload) (one signal: call_signal.hpp).
@@ -340,10 +341,9 @@ pending_call<R> start_call(const server_ref& t, std::string_view operation, Make
     b->reply_type_name = type_name<R>();
     auto* msg = ::new (static_cast<void*>(b->message)) message_envelope<M>(
         std::in_place, make_msg(from{me, pc.tag, std::move(for_request), term()}, b->payload));
-    msg->destroy = &block::destroy_message;
+    msg->set_ops(block::message_ops);
     signal->request = &msg->value.f;
     signal->message = msg;
-    signal->destroy = &call_signal::destroy_message;
     send_call_signal(*start.process, *server, envelope_ptr(signal));
     return pc;
 }

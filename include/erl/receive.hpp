@@ -52,7 +52,7 @@ class any_message {
     explicit any_message(detail::envelope_ptr e) noexcept : env_(std::move(e)) {}
     template <typename T>
     bool is() const noexcept {
-        return env_->type == detail::type_key_of<T>();
+        return env_->type() == detail::type_key_of<T>();
     }
     // The value when the message is a T, else nullptr.
     template <typename T>
@@ -114,7 +114,7 @@ struct handler_info_base {
     using result = typename callable_traits<H>::result;
     static constexpr bool catch_all = std::is_same_v<value_type, any_message>;
     static bool matches(H&, envelope* e) noexcept {
-        return catch_all || e->type == type_key_of<value_type>();
+        return catch_all || e->type() == type_key_of<value_type>();
     }
 };
 template <typename T, typename Pred, typename F>
@@ -124,7 +124,7 @@ struct handler_info_base<guarded_handler<T, Pred, F>> {
     using result = typename callable_traits<F>::result;
     static constexpr bool catch_all = false;
     static bool matches(guarded_handler<T, Pred, F>& h, envelope* e) {
-        return e->type == type_key_of<T>() &&
+        return e->type() == type_key_of<T>() &&
                h.pred(std::as_const(static_cast<message_envelope<T>*>(e)->value));
     }
 };
@@ -136,7 +136,7 @@ struct handler_info_base<term_as_handler<T, F>> {
     using result = typename callable_traits<F>::result;
     static constexpr bool catch_all = false;
     static bool matches(term_as_handler<T, F>& h, envelope* e) {
-        if (e->type != type_key_of<term>()) return false;
+        if (e->type() != type_key_of<term>()) return false;
         try {
             h.converted.emplace(from_term<T>(static_cast<message_envelope<term>*>(e)->value));
             return true;

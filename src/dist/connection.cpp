@@ -464,10 +464,10 @@ class connection {
             process_control& p = *current_process();
             for (envelope* e = p.messages.front(); e;) {
                 envelope* next = e->next;
-                if (e->type == type_key_of<dist_out>()) {
+                if (e->type() == type_key_of<dist_out>()) {
                     p.messages.remove(e);
                     left.push_back(std::move(static_cast<message_envelope<dist_out>*>(e)->value));
-                    e->destroy(e);
+                    e->destroy();
                 }
                 e = next;
             }

@@ -254,7 +254,7 @@ void node_service::route(const pid& sender, const pid& to, envelope_ptr e,
                          message_to_term convert) {
     control_message m;
     std::optional<term> payload;
-    switch (e->kind) {
+    switch (e->kind()) {
     case signal_kind::message:
         if (!convert) return; // checked by erl::send; a raw signal without one is dropped
         m = ctl::send{sender, to};

@@ -142,7 +142,7 @@ ERLCPP_READS_THREAD void deliver(const pid& to, envelope* raw, message_to_term c
             } else if (r == push_result::woke) {
                 here->ready_here(p);
             } else {
-                raw->destroy(raw);
+                raw->destroy();
             }
         }
         if (--self->reductions <= 0) [[unlikely]]

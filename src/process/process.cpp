@@ -471,7 +471,7 @@ void absorb_signals(process_control& p) noexcept {
     p.arrivals.store(0, std::memory_order_relaxed);
     while (e) {
         envelope* next = e->next;
-        if (e->kind == signal_kind::message) {
+        if (e->kind() == signal_kind::message) {
             p.messages.push_back(e);
         } else {
             try {

@@ -161,7 +161,7 @@ struct alignas(64) process_control {
             if (old == inbox_state::closed ||
                 serial.load(std::memory_order_relaxed) != expected_serial)
                 return push_result::closed;
-            bool direct = old == inbox_state::parked && e->kind == signal_kind::message;
+            bool direct = old == inbox_state::parked && e->kind() == signal_kind::message;
             std::uintptr_t now = direct ? inbox_state::empty : reinterpret_cast<std::uintptr_t>(e);
             if (!direct)
                 e->next = old == inbox_state::parked ? nullptr : reinterpret_cast<envelope*>(old);

@@ -253,10 +253,10 @@ class alignas(64) scheduler {
     // sender), the rest through the inbox.
     bool deliver_soft(process_control* p, envelope* e, std::uint32_t serial) noexcept {
         if (p->serial.load(std::memory_order_relaxed) != serial) {
-            e->destroy(e);
+            e->destroy();
             return false;
         }
-        if (e->kind == signal_kind::message &&
+        if (e->kind() == signal_kind::message &&
             p->inbox.load(std::memory_order_relaxed) == inbox_state::empty) {
             p->messages.push_back(e);
         } else {

@@ -218,7 +218,7 @@ void drop_timers_to(process_control& p) noexcept {
     }
     while (dropped) {
         envelope* next = dropped->next;
-        dropped->destroy(dropped);
+        dropped->destroy();
         dropped = next;
     }
 }

@@ -68,10 +68,10 @@ bool demonitor(const ref& id, demonitor_option option) {
 void detail::flush_down(process_control& p, const ref& id) noexcept {
     for (envelope* e = p.messages.front(); e;) {
         envelope* next = e->next;
-        if (e->type == type_key_of<down_msg>() &&
+        if (e->type() == type_key_of<down_msg>() &&
             static_cast<message_envelope<down_msg>*>(e)->value.id == id) {
             p.messages.remove(e);
-            e->destroy(e);
+            e->destroy();
         }
         e = next;
     }

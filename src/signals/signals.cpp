@@ -81,7 +81,7 @@ void handle_exit(process_control& p, exit_signal& s) {
 void handle_signal(process_control& p, envelope* raw) {
     envelope_ptr e(raw);
     runtime_impl& rt = *p.rt;
-    switch (e->kind) {
+    switch (e->kind()) {
     case signal_kind::exit:
         handle_exit(p, static_cast<exit_signal&>(*e));
         break;
@@ -122,7 +122,7 @@ void handle_signal(process_control& p, envelope* raw) {
         // A DOWN for a monitor the process has dropped (demonitor raced with the death) is
         // not delivered, as in Erlang.
         if (!forget_down(p, m.id)) break;
-        e->kind = signal_kind::message;
+        e->set_kind(signal_kind::message);
         p.messages.push_back(e.release());
         break;
     }
@@ -142,7 +142,7 @@ void handle_signal(process_control& p, envelope* raw) {
 
 envelope_ptr make_down_signal(down_msg d) {
     auto e = make_message<down_msg>(std::move(d));
-    e->kind = signal_kind::down;
+    e->set_kind(signal_kind::down);
     return e;
 }
 
@@ -173,7 +173,7 @@ void wake_process(process_control& p) noexcept {
         note_if_soft(&p, here);
         break;
     case push_result::closed:
-        e->destroy(e);
+        e->destroy();
         break;
     }
 }
@@ -199,7 +199,7 @@ namespace {
 
 // A signal that reached a process after its end, answered on its behalf.
 void answer_for_dead(runtime_impl& rt, const pid& dead, envelope_ptr e) {
-    switch (e->kind) {
+    switch (e->kind()) {
     case signal_kind::link: {
         auto& s = static_cast<link_signal&>(*e);
         send_signal(rt, s.from, envelope_ptr(new exit_signal(dead, exit_reason::noproc(), true)));
@@ -234,7 +234,7 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
     // 2. The message queue goes.
     for (envelope* m = p.messages.release_all(); m;) {
         envelope* next = m->next;
-        m->destroy(m);
+        m->destroy();
         m = next;
     }
     // 3. The name goes, so that a restarted process can take it at once.
@@ -251,37 +251,37 @@ void terminate_process(process_control& p, const exit_reason& reason) noexcept {
     // its noproc answer (so nobody waits for ever).
     while (rest) {
         envelope* next = rest->next;
-        if (rest->kind == signal_kind::link || rest->kind == signal_kind::monitor ||
-            rest->kind == signal_kind::call || rest->kind == signal_kind::info) {
+        if (rest->kind() == signal_kind::link || rest->kind() == signal_kind::monitor ||
+            rest->kind() == signal_kind::call || rest->kind() == signal_kind::info) {
             try {
                 answer_for_dead(rt, self, envelope_ptr(rest));
             } catch (...) {
             }
-        } else if (rest->kind == signal_kind::unlink && p.signals) {
+        } else if (rest->kind() == signal_kind::unlink && p.signals) {
             auto* s = static_cast<link_signal*>(rest);
             if (p.signals->links.erase(s->from)) rt.link_count.fetch_sub(1);
-            rest->destroy(rest);
-        } else if (rest->kind == signal_kind::demonitor && p.signals) {
+            rest->destroy();
+        } else if (rest->kind() == signal_kind::demonitor && p.signals) {
             auto* s = static_cast<monitor_signal*>(rest);
             if (s->call)
                 remove_call_in(p, s->call.get());
             else if (p.signals->monitored_by.erase(s->id))
                 count_monitors(p, -1);
-            rest->destroy(rest);
-        } else if (rest->kind == signal_kind::down && p.signals) {
+            rest->destroy();
+        } else if (rest->kind() == signal_kind::down && p.signals) {
             forget_down(p, static_cast<message_envelope<down_msg>*>(rest)->value.id);
-            rest->destroy(rest);
-        } else if (rest->kind == signal_kind::adopt) {
+            rest->destroy();
+        } else if (rest->kind() == signal_kind::adopt) {
             // Handed to us as we died: released like the rest of what we own (below).
             auto& r = static_cast<adopt_signal*>(rest)->resource;
             r.release(rt, r.id, self);
-            rest->destroy(rest);
-        } else if (rest->kind == signal_kind::exit && p.signals) {
+            rest->destroy();
+        } else if (rest->kind() == signal_kind::exit && p.signals) {
             auto* s = static_cast<exit_signal*>(rest);
             if (s->via_link && p.signals->links.erase(s->from)) rt.link_count.fetch_sub(1);
-            rest->destroy(rest);
+            rest->destroy();
         } else {
-            rest->destroy(rest);
+            rest->destroy();
         }
         rest = next;
     }

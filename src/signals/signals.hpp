@@ -153,51 +153,48 @@ inline void remove_call_out(process_control& p, std::size_t i) noexcept {
     release_hold(slot, slot->caller_hold);
 }
 
+// The runtime's own signals are allocated with new: each frees itself with delete.
+template <typename Signal>
+struct signal_ops {
+    static void destroy(envelope* e) noexcept { delete static_cast<Signal*>(e); }
+};
+
 struct exit_signal final : envelope {
     pid from;
     exit_reason reason;
     bool via_link;
-    exit_signal(pid f, exit_reason r, bool link) : from(f), reason(std::move(r)), via_link(link) {
-        kind = signal_kind::exit;
-        destroy = [](envelope* e) noexcept { delete static_cast<exit_signal*>(e); };
-    }
+    exit_signal(pid f, exit_reason r, bool link)
+        : envelope(ops, signal_kind::exit), from(f), reason(std::move(r)), via_link(link) {}
+    static constexpr envelope_ops ops{nullptr, &signal_ops<exit_signal>::destroy};
 };
 
 struct link_signal final : envelope {
     pid from;
-    link_signal(pid f, signal_kind k) : from(f) {
-        kind = k;
-        destroy = [](envelope* e) noexcept { delete static_cast<link_signal*>(e); };
-    }
+    link_signal(pid f, signal_kind k) : envelope(ops, k), from(f) {}
+    static constexpr envelope_ops ops{nullptr, &signal_ops<link_signal>::destroy};
 };
 
 struct monitor_signal final : envelope {
     pid from;
     ref id;
     slot_ref call; // a demonitor of a call's monitor: the call (whose record goes)
-    monitor_signal(pid f, ref r, signal_kind k) : from(f), id(r) {
-        kind = k;
-        destroy = [](envelope* e) noexcept { delete static_cast<monitor_signal*>(e); };
-    }
+    monitor_signal(pid f, ref r, signal_kind k) : envelope(ops, k), from(f), id(r) {}
+    static constexpr envelope_ops ops{nullptr, &signal_ops<monitor_signal>::destroy};
 };
 
 struct info_request final : envelope {
     pid from;
     ref id;
-    info_request(pid f, ref r) : from(f), id(r) {
-        kind = signal_kind::info;
-        destroy = [](envelope* e) noexcept { delete static_cast<info_request*>(e); };
-    }
+    info_request(pid f, ref r) : envelope(ops, signal_kind::info), from(f), id(r) {}
+    static constexpr envelope_ops ops{nullptr, &signal_ops<info_request>::destroy};
 };
 void answer_info_request(process_control& p, envelope& request);
 
 // Wakes a process that waits for something other than a message (a blocking job's end): the
 // waiter checks its condition when it runs again; the signal itself is dropped.
 struct wake_signal final : envelope {
-    wake_signal() noexcept {
-        kind = signal_kind::wake;
-        destroy = [](envelope* e) noexcept { delete static_cast<wake_signal*>(e); };
-    }
+    wake_signal() noexcept : envelope(ops, signal_kind::wake) {}
+    static constexpr envelope_ops ops{nullptr, &signal_ops<wake_signal>::destroy};
 };
 
 // A DOWN on its way to a watcher (kind down: the watcher forgets the monitor as it takes it).
@@ -211,10 +208,8 @@ void wake_process(process_control& p) noexcept;
 
 struct adopt_signal final : envelope {
     owned_resource resource;
-    explicit adopt_signal(owned_resource r) : resource(r) {
-        kind = signal_kind::adopt;
-        destroy = [](envelope* e) noexcept { delete static_cast<adopt_signal*>(e); };
-    }
+    explicit adopt_signal(owned_resource r) : envelope(ops, signal_kind::adopt), resource(r) {}
+    static constexpr envelope_ops ops{nullptr, &signal_ops<adopt_signal>::destroy};
 };
 // The calling process now owns `r`; released when it ends.
 void own_resource(process_control& p, owned_resource r);

@@ -23,20 +23,21 @@ struct process_control;
 // request->tag) is registered and then `message` joins the mailbox: the monitor is in place
 // before the request can be handled, and the request keeps its place among the caller's other
 // signals. A server that has already ended answers it as a monitor request (DOWN noproc).
-// Whoever makes one sets `destroy` to free its own storage; destroying it before it was taken in
-// destroys the message. `request` points into the message (the caller, the tag and the call's
-// slot: kept once, which keeps a whole request small enough for the scheduler's message cache);
-// it is read only while the signal still holds the message.
+// Destroying it before it was taken in destroys the message. `request` points into the message
+// (the caller, the tag and the call's slot: kept once, which keeps a whole request small enough
+// for the scheduler's message cache); it is read only while the signal still holds the message.
 struct call_signal : envelope {
     const from* request = nullptr;
     envelope* message = nullptr;
 
-    call_signal() noexcept { kind = signal_kind::call; }
-    // For `destroy` when the signal lives inside a bigger block that the message keeps alive.
+    // Freeing the signal frees the message when the signal still holds it: the signal lives
+    // inside a bigger block that the message keeps alive.
+    call_signal() noexcept : envelope(ops, signal_kind::call) {}
     static void destroy_message(envelope* e) noexcept {
         if (envelope* m = std::exchange(static_cast<call_signal*>(e)->message, nullptr))
-            m->destroy(m);
+            m->destroy();
     }
+    static constexpr envelope_ops ops{nullptr, &destroy_message};
 };
 
 // A call's monitor is not in the monitor tables: the caller and the server each keep a record
