@@ -56,6 +56,7 @@ class process_table {
         if (cache && !cache->free.empty()) [[likely]] {
             std::uint32_t number = cache->free.back();
             cache->free.pop_back();
+            if (!cache->free.empty()) prefetch_control_block(at(cache->free.back()));
             return claim(number);
         }
         return allocate_slow(cache);
