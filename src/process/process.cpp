@@ -7,8 +7,10 @@
 #include <boost/context/detail/fcontext.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
+#include <thread>
 
 #include "process/current.hpp"
 #include "process/process_control.hpp"
@@ -389,11 +391,11 @@ namespace {
 // messages (~1.7 MB) no longer fit the core's caches by the time they ran (spawn + exit 117 ns
 // per process; 8 reductions: 108 ns; 32: 104 ns; 64: 105 ns).
 constexpr std::int32_t spawn_reductions = 32;
-} // namespace
 
-// Reads the thread's scheduler once, first thing; the only call that may suspend is the last.
-ERLCPP_READS_THREAD pid spawn_process(runtime_impl* rt, const spawn_options& options,
-                                      const closure_ops& ops) {
+// spawn_process's work: false when no slot could be had yet (nothing was done). Reads the
+// thread's scheduler once, first thing; the only call that may suspend is the last.
+ERLCPP_READS_THREAD bool try_spawn(runtime_impl* rt, const spawn_options& options,
+                                   const closure_ops& ops, pid& spawned) {
     scheduler* const thread_sched = tl_scheduler;
     process_control* parent = thread_sched ? thread_sched->running : nullptr;
     if (!rt) {
@@ -409,6 +411,8 @@ ERLCPP_READS_THREAD pid spawn_process(runtime_impl* rt, const spawn_options& opt
     if (here ? !here->may_spawn() : rt->live_count() >= rt->options.max_processes)
         throw std::length_error("erl::spawn: system_limit (too many processes)");
     process_control* p = rt->table.allocate(here ? &here->slots : nullptr);
+    if (!p) [[unlikely]]
+        return false;
     p->rt = rt;
     // The process gets its stack when it first runs (start_fresh): one that is spawned and
     // queued holds none, so a burst of spawns (a tree of processes, a worker per request) runs
@@ -459,11 +463,39 @@ ERLCPP_READS_THREAD pid spawn_process(runtime_impl* rt, const spawn_options& opt
     } else {
         make_ready(p, thread_sched);
     }
+    spawned = id;
     if (parent) {
         parent->reductions -= spawn_reductions - 1;
         count_reduction(*parent);
     }
-    return id;
+    return true;
+}
+
+// Every slot of the table is in use or still waits out its grace period (process_table.hpp),
+// which the calling process's own time slice may be what holds up: it gives the slice up (a
+// plain thread waits a moment), so that the slots of processes that have ended can be had.
+[[gnu::noinline]] void wait_for_slots() {
+    if (process_control* p = current_process()) {
+        switch_out(*p, switch_reason::yield);
+        handle_signals(*p);
+    } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+}
+} // namespace
+
+pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_ops& ops) {
+    pid id;
+    if (try_spawn(rt, options, ops, id)) [[likely]]
+        return id;
+    // Grace periods end within a time slice of every scheduler: a scheduler that runs one
+    // process for longer than this without a call into the runtime keeps the slots waiting.
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+    do {
+        wait_for_slots();
+        if (try_spawn(rt, options, ops, id)) return id;
+    } while (std::chrono::steady_clock::now() < give_up);
+    throw std::length_error("erl::spawn: system_limit (too many processes)");
 }
 
 void absorb_signals(process_control& p) noexcept {

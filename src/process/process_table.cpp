@@ -60,8 +60,12 @@ std::uint32_t process_table::take_global(slot_cache* cache) {
         return number;
     }
     std::uint32_t number = fresh_.load(std::memory_order_relaxed);
-    if (number >= max_chunks_ * chunk_size)
+    if (number >= max_chunks_ * chunk_size) {
+        // Slots that still wait out their grace will do; anything else is the limit.
+        if (!global_retired_.waiting.empty() || (cache && !cache->waiting.empty()))
+            return no_slot_yet;
         throw std::length_error("erl::spawn: system_limit (too many processes)");
+    }
     std::size_t c = number >> chunk_bits;
     if (!chunks_[c].load(std::memory_order_relaxed)) {
         auto* chunk = new process_control[chunk_size];
@@ -80,8 +84,25 @@ process_control* process_table::allocate_slow(slot_cache* cache) {
     } else {
         std::lock_guard lock(mutex_);
         number = take_global(cache);
+        if (number == no_slot_yet) return nullptr;
     }
     return claim(number);
+}
+
+void process_table::share_surplus(slot_cache& cache) {
+    std::size_t held = cache.free.size() + cache.waiting.size() * cache_batch;
+    if (held <= cache_keep) return;
+    // The oldest batches waiting out their grace, then the free slots beyond a batch.
+    while (cache.waiting.size() > 1 && held > cache_keep) {
+        global_retired_.waiting.push_back(std::move(cache.waiting.front()));
+        cache.waiting.pop_front();
+        held -= cache_batch;
+    }
+    if (held > cache_keep && cache.free.size() > cache_batch) {
+        auto& to = global_retired_.free;
+        to.insert(to.end(), cache.free.begin() + cache_batch, cache.free.end());
+        cache.free.resize(cache_batch);
+    }
 }
 
 void process_table::drop_signals(process_control* p) noexcept {
@@ -91,6 +112,11 @@ void process_table::drop_signals(process_control* p) noexcept {
 void process_table::retire_slow(std::uint32_t number, slot_cache* cache) noexcept {
     try {
         if (cache) {
+            if (cache->retired.size() >= cache_batch) {
+                reclaim(*cache); // seals the full batch (and room for the next)
+                std::lock_guard lock(mutex_);
+                share_surplus(*cache);
+            }
             cache->retired.push_back(number);
             return;
         }

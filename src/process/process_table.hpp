@@ -39,6 +39,9 @@ class process_table {
     static constexpr std::size_t chunk_bits = 12;
     static constexpr std::size_t chunk_size = std::size_t(1) << chunk_bits;
     static constexpr std::size_t cache_batch = 64;
+    // Slots a scheduler keeps (free or waiting out their grace) before it hands the rest to the
+    // shared pool: one that runs what others spawn would otherwise gather them all.
+    static constexpr std::size_t cache_keep = 8 * cache_batch;
 
     explicit process_table(std::size_t max_processes);
     ~process_table();
@@ -50,7 +53,9 @@ class process_table {
 
     // A fresh block holding one reference (the process's own), with a new serial. Throws
     // std::length_error (Erlang's system_limit) when every slot is taken (max_processes rounded
-    // up to a whole chunk; the runtime checks max_processes itself: spawn_process).
+    // up to a whole chunk; the runtime checks max_processes itself: spawn_process). Returns
+    // nullptr when the only slots left still wait out their grace: the caller ends its time
+    // slice (which may be what they wait for) and asks again.
     // The common case (a slot in the scheduler's cache) is inline.
     process_control* allocate(slot_cache* cache) {
         if (cache && !cache->free.empty()) [[likely]] {
@@ -132,6 +137,9 @@ class process_table {
     std::vector<std::uint64_t> snapshot() const;
     bool grace_passed(const std::vector<std::uint64_t>& snapshot) const noexcept;
     void reclaim(slot_cache& cache);
+    void share_surplus(slot_cache& cache); // under mutex_
+    // take_global's answer when the only slots left still wait out their grace.
+    static constexpr std::uint32_t no_slot_yet = ~std::uint32_t(0);
     std::uint32_t take_global(slot_cache* cache); // under mutex_
 
     std::vector<const std::atomic<std::uint64_t>*> clocks_;
