@@ -392,11 +392,12 @@ namespace {
 // per process; 8 reductions: 108 ns; 32: 104 ns; 64: 105 ns).
 constexpr std::int32_t spawn_reductions = 32;
 
-// spawn_process's work: false when no slot could be had yet (nothing was done). Reads the
-// thread's scheduler once, first thing; the only call that may suspend is the last.
-ERLCPP_READS_THREAD bool try_spawn(runtime_impl* rt, const spawn_options& options,
-                                   const closure_ops& ops, pid& spawned) {
-    scheduler* const thread_sched = tl_scheduler;
+// spawn_process's work, for a caller that read the thread's scheduler first thing (it is
+// inlined into two ERLCPP_READS_THREAD functions): false when no slot could be had yet
+// (nothing was done). The only call that may suspend is the last.
+[[gnu::always_inline]] inline bool spawn_from(scheduler* const thread_sched, runtime_impl* rt,
+                                              const spawn_options& options, const closure_ops& ops,
+                                              pid& spawned) {
     process_control* parent = thread_sched ? thread_sched->running : nullptr;
     if (!rt) {
         if (!parent) throw not_in_process("spawn");
@@ -482,20 +483,31 @@ ERLCPP_READS_THREAD bool try_spawn(runtime_impl* rt, const spawn_options& option
         std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
 }
-} // namespace
+ERLCPP_READS_THREAD bool spawn_again(runtime_impl* rt, const spawn_options& options,
+                                     const closure_ops& ops, pid& spawned) {
+    return spawn_from(tl_scheduler, rt, options, ops, spawned);
+}
 
-pid spawn_process(runtime_impl* rt, const spawn_options& options, const closure_ops& ops) {
-    pid id;
-    if (try_spawn(rt, options, ops, id)) [[likely]]
-        return id;
+[[gnu::noinline]] pid spawn_after_waiting(runtime_impl* rt, const spawn_options& options,
+                                          const closure_ops& ops) {
     // Grace periods end within a time slice of every scheduler: a scheduler that runs one
     // process for longer than this without a call into the runtime keeps the slots waiting.
     auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+    pid id;
     do {
         wait_for_slots();
-        if (try_spawn(rt, options, ops, id)) return id;
+        if (spawn_again(rt, options, ops, id)) return id;
     } while (std::chrono::steady_clock::now() < give_up);
     throw std::length_error("erl::spawn: system_limit (too many processes)");
+}
+} // namespace
+
+ERLCPP_READS_THREAD pid spawn_process(runtime_impl* rt, const spawn_options& options,
+                                      const closure_ops& ops) {
+    pid id;
+    if (spawn_from(tl_scheduler, rt, options, ops, id)) [[likely]]
+        return id;
+    return spawn_after_waiting(rt, options, ops);
 }
 
 void absorb_signals(process_control& p) noexcept {
