@@ -5,9 +5,6 @@
 
 #include <array>
 #include <cstdint>
-#include <fstream>
-#include <sstream>
-#include <string>
 #include <vector>
 
 #include "context/sanitizers.hpp"
@@ -26,25 +23,6 @@ bool blocks_are_whole_lines(int n) {
     for (void* b : blocks)
         erl::detail::free_message_sized<Size>(b);
     return ok;
-}
-
-// The flags of the mapping that holds `address`, from /proc/self/smaps ("" when not found).
-std::string mapping_flags(const void* address) {
-    auto a = reinterpret_cast<std::uintptr_t>(address);
-    std::ifstream smaps("/proc/self/smaps");
-    std::string line;
-    bool inside = false;
-    while (std::getline(smaps, line)) {
-        std::uintptr_t lo = 0, hi = 0;
-        char dash = 0;
-        std::istringstream head(line);
-        if (head >> std::hex >> lo >> dash >> hi && dash == '-') {
-            inside = lo <= a && a < hi;
-        } else if (inside && line.rfind("VmFlags:", 0) == 0) {
-            return line;
-        }
-    }
-    return "";
 }
 } // namespace
 #endif
@@ -84,22 +62,5 @@ TEST_CASE("message blocks never share a cache line", "[message][memory]") {
     CHECK(ok);
     // From a plain thread (the shared pool) too.
     CHECK(blocks_are_whole_lines<48>(300));
-}
-#endif
-
-#if !ERLCPP_ASAN
-TEST_CASE("a burst of live messages gets huge-page chunks", "[message][memory]") {
-    // Once a size class has taken 4 MiB of small chunks, its new chunks are 2 MiB, aligned, and
-    // advised for transparent huge pages ("hg" in the mapping's flags): a backlog of messages
-    // then faults once per 2 MiB rather than once per 4 KiB.
-    constexpr std::size_t size = 200; // a class of its own among the tests' messages
-    std::vector<void*> blocks;
-    for (int i = 0; i < 40'000; ++i) // 40,000 x 256 bytes: 10 MiB alive
-        blocks.push_back(erl::detail::allocate_message_sized<size>());
-    void* last = blocks.back();
-    std::string flags = mapping_flags(last);
-    CHECK(flags.find(" hg") != std::string::npos);
-    for (void* b : blocks)
-        erl::detail::free_message_sized<size>(b);
 }
 #endif

@@ -4,13 +4,10 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdint>
 #include <mutex>
 #include <new>
 #include <utility>
 #include <vector>
-
-#include <sys/mman.h>
 
 #include "scheduler/scheduler.hpp"
 
@@ -20,14 +17,7 @@ namespace {
 
 using free_block = message_cache::free_block;
 
-// A class's first chunks are small (a program that sends a few messages keeps little); once it
-// has cut `small_chunks_total`, its chunks are huge pages. A burst of messages alive at once (a
-// parent collecting a million replies) touches fresh memory all along, and here a first touch
-// costs a page fault per 4 KiB page: ~28 ns per 64-byte message, a fifth of a spawn. A 2 MiB
-// page faults once for 32,768 such messages (64 MiB of them: 28 -> 10-13 ms measured).
 constexpr std::size_t chunk_bytes = std::size_t(64) << 10;
-constexpr std::size_t huge_chunk_bytes = std::size_t(2) << 20;
-constexpr std::size_t small_chunks_total = std::size_t(4) << 20;
 static_assert(chunk_bytes >= message_cache::batch * message_cache::block_size(message_classes - 1));
 
 // The shared pool of one size class: full batches (exactly `batch` blocks each, chained through
@@ -37,7 +27,6 @@ struct shared_class {
     free_block* loose = nullptr;
     char* bump = nullptr;
     char* bump_end = nullptr;
-    std::size_t cut_total = 0; // bytes of chunks taken for this class
 };
 
 struct shared_pool {
@@ -52,39 +41,15 @@ shared_pool& pool() {
     return *p;
 }
 
-// A huge-page-aligned chunk that the kernel backs with one huge page when it can (Linux's
-// transparent huge pages in their default `madvise` mode), or nullptr.
-char* map_huge_chunk() noexcept {
-    std::size_t span = 2 * huge_chunk_bytes;
-    void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) return nullptr;
-    auto start = reinterpret_cast<std::uintptr_t>(raw);
-    auto aligned = (start + huge_chunk_bytes - 1) & ~std::uintptr_t(huge_chunk_bytes - 1);
-    if (aligned > start) ::munmap(raw, aligned - start);
-    std::uintptr_t tail = aligned + huge_chunk_bytes;
-    if (start + span > tail) ::munmap(reinterpret_cast<void*>(tail), start + span - tail);
-#ifdef MADV_HUGEPAGE
-    ::madvise(reinterpret_cast<void*>(aligned), huge_chunk_bytes, MADV_HUGEPAGE);
-#endif
-    return reinterpret_cast<char*>(aligned);
-}
-
 // `bytes` from the class's newest chunk, or a new chunk. Under the pool's mutex.
 char* cut(shared_pool& sp, shared_class& c, std::size_t bytes) {
     if (std::size_t(c.bump_end - c.bump) < bytes) {
         if (sp.chunks.size() == sp.chunks.capacity())
             sp.chunks.reserve(std::max<std::size_t>(64, 2 * sp.chunks.size()));
-        char* mem = nullptr;
-        std::size_t size = chunk_bytes;
-        if (c.cut_total >= small_chunks_total && (mem = map_huge_chunk())) {
-            size = huge_chunk_bytes;
-        } else {
-            mem = static_cast<char*>(::operator new(chunk_bytes, std::align_val_t(64)));
-        }
+        auto* mem = static_cast<char*>(::operator new(chunk_bytes, std::align_val_t(64)));
         sp.chunks.push_back(mem);
-        c.cut_total += size;
         c.bump = mem;
-        c.bump_end = mem + size;
+        c.bump_end = mem + chunk_bytes;
     }
     char* at = c.bump;
     c.bump += bytes;

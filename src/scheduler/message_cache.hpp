@@ -8,12 +8,12 @@
 //
 // Behind the schedulers' caches is one shared pool per size class (message_cache.cpp), under a
 // mutex taken once per batch of `batch` blocks: a cache that runs dry takes a batch from it, and
-// the pool cuts new batches from 64 KiB chunks (2 MiB huge-page chunks once a class has taken 4
-// MiB) (a burst of messages that are all alive at once, such as N spawned processes each sending
-// one to their parent, costs a bump of a pointer per block instead of a malloc and a free); a full
-// cache gives it a batch back; a block freed on a plain thread goes to it alone. Blocks of these
-// classes are never returned to the heap: the memory of the largest burst stays in the pool for the
-// next, as glibc would mostly keep it in its own free lists.
+// the pool cuts new batches from 64 KiB chunks (a burst of messages that are all alive at once,
+// such as N spawned processes each sending one to their parent, costs a bump of a pointer per
+// block instead of a malloc and a free); a full cache gives it a batch back; a block freed on a
+// plain thread goes to it alone. Blocks of these classes are never returned to the heap: the
+// memory of the largest burst stays in the pool for the next, as glibc would mostly keep it in
+// its own free lists.
 #pragma once
 
 #include <cstddef>
