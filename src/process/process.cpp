@@ -388,8 +388,10 @@ namespace {
 // A process spawned here runs after its spawner's slice (spawned processes run depth first:
 // scheduler.hpp), so the slice decides how many new processes wait at once: with one reduction
 // per spawn a loop of spawns made 4,000 per slice, whose control blocks, staged functions and
-// messages (~1.7 MB) no longer fit the core's caches by the time they ran (spawn + exit 117 ns
-// per process; 8 reductions: 108 ns; 32: 104 ns; 64: 105 ns).
+// messages (~1.7 MB) no longer fit the core's caches by the time they ran (spawn + exit with
+// the message to the parent: 133-137 ns per process, 128-132 with 32 reductions; measured with
+// huge-page message memory, where page faults weigh less: 117 ns, 8 reductions 108, 32 104,
+// 64 105).
 constexpr std::int32_t spawn_reductions = 32;
 
 // spawn_process's work, for a caller that read the thread's scheduler first thing (it is

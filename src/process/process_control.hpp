@@ -210,8 +210,8 @@ struct alignas(64) process_control {
 
 // Brings a control block towards the core's caches ahead of its use: the block the next spawn
 // takes has waited out its grace (process_table.hpp) since its process ended and has often left
-// them (spawn + exit: ~104 -> ~100 ns per process; prefetching the next process a run queue or
-// a spawn group gives out as well made no difference to spawn, ring or skynet).
+// them (spawn + exit: 131-139 -> 128-132 ns per process; prefetching the next process a run queue
+// or a spawn group gives out as well made no difference to spawn, ring or skynet).
 inline void prefetch_control_block(const process_control* p) noexcept {
     const char* b = reinterpret_cast<const char*>(p);
     for (std::size_t line = 0; line < sizeof(process_control); line += 64)
