@@ -302,12 +302,13 @@ struct call_block final : call_slot {
     static void destroy_message(envelope* e) noexcept {
         auto* m = static_cast<message_envelope<M>*>(e);
         call_slot* s = m->value.f.slot.detach();
+        const pid caller = m->value.f.caller;
         m->~message_envelope<M>();
         if (!s) return;
         if (s->server_index.load(std::memory_order_relaxed) != call_slot::no_index)
             s->server_hold = 1;
         else
-            slot_ref::drop_owner(s);
+            release_request_owner(s, caller);
     }
     static constexpr envelope_ops message_ops{type_key_of<M>(), &destroy_message};
 };
