@@ -326,7 +326,7 @@ pending_call<R> start_call(const server_ref& t, std::string_view operation, Make
     call_start start = begin_call();
     const pid& me = start.self;
     if (*server == me) throw call_error(operation, exit_reason(atom("calling_self")));
-    if (!server->is_local())
+    if (server->node() != me.node() && !server->is_local()) // (the caller's node is local)
         throw badarg(fmt::format("erl::{}: {} is a process of node {}: only term requests "
                                  "(erl::call(server_ref, erl::term)) go to other nodes",
                                  operation, *server, server->node()));

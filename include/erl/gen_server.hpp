@@ -510,7 +510,8 @@ class server_loop {
         }
         std::function<void()> late;
         server_result r = guarded([&] { return k.run(job, &s_, m.f, late); });
-        apply(r, late);
+        // (next_ is none while a message is handled: wait_one clears it before it receives)
+        if (r.stop || r.next.what() != next_action::kind::none) apply(r, late);
     }
 
     void apply(server_result& r, std::function<void()>& late) {
