@@ -257,12 +257,13 @@ ERLCPP_READS_THREAD bool detail::send_sole_reply(const pid& caller, call_slot& s
 
 ERLCPP_READS_THREAD void detail::release_request_owner(call_slot* slot,
                                                        const pid& caller) noexcept {
-    if (slot->refs.load(std::memory_order_acquire) == 2 &&
-        slot->caller_index != call_slot::no_index) {
+    if (slot->refs.load(std::memory_order_acquire) == 2) {
         scheduler* here = tl_scheduler;
         process_control* self = here ? here->running : nullptr;
         process_control* c = self ? local_process(*self, caller) : nullptr;
-        if (c && (c->soft_on.load(std::memory_order_relaxed) == here || here->holds(c))) {
+        // (caller_index is the caller's: read only once the caller is known to be held here)
+        if (c && (c->soft_on.load(std::memory_order_relaxed) == here || here->holds(c)) &&
+            slot->caller_index != call_slot::no_index) {
             slot->refs.store(1, std::memory_order_relaxed);
             return;
         }
