@@ -108,7 +108,8 @@ ERLCPP_READS_THREAD call_start detail::begin_call() {
     process_control& p = *running;
     handle_signals(p);
     return {
-        &p, p.self_pid(), p.messages.set_mark(),
+        &p, pid(p.rt->node, p.number, p.serial.load(std::memory_order_relaxed), p.rt->creation),
+        p.messages.set_mark(),
         ref(p.rt->node, p.rt->creation,
             {std::uint32_t(n & 0x3ffff), std::uint32_t(n >> 18), 0x80000000u | (t & 0x7fffffffu)})};
 }
@@ -146,8 +147,11 @@ void detail::send_call_signal(process_control& p, const pid& target, envelope_pt
     const ref id = f.tag; // the signal may be gone after the send
     add_call_out(p, f.slot.get(), id, target);
     if (take_in_call_here(p, target, signal)) {
+        // The signal's destroy would have nothing left to do (the message is in the mailbox, and
+        // the signal's storage is the call's block): no call to it.
+        (void)s.release();
         count_reduction(p);
-        return; // (the signal's destroy has nothing left to do: the message is in the mailbox)
+        return;
     }
     if (!send_signal(*p.rt, target, std::move(s))) {
         // No such process: DOWN noproc, queued behind what is already there (as monitor()).
