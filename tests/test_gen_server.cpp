@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -128,10 +129,9 @@ struct counter : erl::gen_server<counter> {
     std::optional<erl::from> pending;
 };
 
-// Runs fn in a process of a fresh runtime (2 schedulers) and rethrows what it threw.
+// Runs fn in a process of `rt` and rethrows what it threw.
 template <typename F>
-void in_runtime(F fn, unsigned schedulers = 2) {
-    erl::runtime rt({.schedulers = schedulers});
+void run_in(erl::runtime& rt, F fn) {
     std::exception_ptr failed;
     rt.run([&] {
         try {
@@ -141,6 +141,13 @@ void in_runtime(F fn, unsigned schedulers = 2) {
         }
     });
     if (failed) std::rethrow_exception(failed);
+}
+
+// Runs fn in a process of a fresh runtime (2 schedulers) and rethrows what it threw.
+template <typename F>
+void in_runtime(F fn, unsigned schedulers = 2) {
+    erl::runtime rt({.schedulers = schedulers});
+    run_in(rt, std::move(fn));
 }
 
 // The reason a call_error carries.
@@ -708,6 +715,88 @@ TEST_CASE("gen_server: a call's monitor goes with a caller that dies or demonito
     });
     if (failed) std::rethrow_exception(failed);
     CHECK(rt.statistics().monitors == 0);
+}
+
+// Runs fn in a process of a fresh runtime of one scheduler, rethrows what it threw, and checks
+// that no monitor is left counted once the runtime has stopped.
+template <typename F>
+void on_one_scheduler(F fn) {
+    erl::runtime rt({.schedulers = 1});
+    run_in(rt, std::move(fn));
+    CHECK(rt.statistics().monitors == 0);
+}
+
+// On one scheduler a server that waits for a message waits softly on its caller's scheduler: the
+// caller takes its request in for it (the monitor's record, then the request into the mailbox)
+// instead of queueing a signal. Everything must look as if the server had taken the signal in.
+TEST_CASE("gen_server: a request taken in by a caller on the server's scheduler keeps order and "
+          "monitor",
+          "[gen_server]") {
+    quiet_logs quiet;
+    on_one_scheduler([] {
+        const erl::pid me = erl::self();
+        // A cast sent before a call is handled before it.
+        auto c = erl::start<counter>(0, nullptr);
+        CHECK(erl::call(c, get_count{}) == 0); // now it waits
+        erl::cast(c, step{1});
+        CHECK(erl::call(c, get_log{}) == std::vector<std::string>{"cast 1", "continue 1"});
+        for (int i = 0; i < 1000; ++i)
+            REQUIRE(erl::call(c, get_count{}) == 0);
+        CHECK(no_monitors(c.get_pid()));
+        erl::stop(c);
+
+        auto s = erl::start<call_paths>();
+        const erl::pid sp = s.get_pid();
+        CHECK(erl::call(s, ask{1}) == 1);
+        // The monitor is there as soon as the request is, on both sides.
+        auto id = erl::send_request(s, ask_later{});
+        CHECK(erl::process_info(sp)->monitored_by == std::vector<erl::pid>{me});
+        CHECK(erl::process_info(me)->monitors == std::vector<erl::pid>{sp});
+        // A signal queued before the request (an exit): the request waits behind it.
+        erl::exit(sp, erl::exit_reason(erl::atom("gone")));
+        auto late = erl::send_request(s, ask{2});
+        CHECK(call_error_of([&] { erl::receive_response(id, 5s); }) ==
+              erl::exit_reason(erl::atom("gone")));
+        auto lr = call_error_of([&] { erl::receive_response(late, 5s); });
+        CHECK((lr == erl::exit_reason(erl::atom("gone")) || lr == erl::exit_reason::noproc()));
+        CHECK(no_monitors(me));
+        CHECK(mailbox_empty());
+    });
+}
+
+namespace {
+struct slow_plain { // handle_call returns the value itself, after `d`
+    using reply_type = int;
+    std::chrono::milliseconds d;
+};
+struct slow_plain_server : erl::gen_server<slow_plain_server> {
+    int handle_call(slow_plain s) {
+        erl::sleep_for(s.d);
+        return 7;
+    }
+};
+} // namespace
+
+// A handle_call that returns its reply is the call's only possible replier; when its caller waits
+// softly on the same scheduler the claim is plain stores. A caller that gave up must still never
+// get the late reply, and the request's block must still be freed once (ASan checks that).
+TEST_CASE("gen_server: a returned reply to a caller that gave up on the same scheduler is dropped",
+          "[gen_server]") {
+    on_one_scheduler([] {
+        auto s = erl::start<slow_plain_server>();
+        for (int i = 0; i < 3; ++i) {
+            CHECK(call_error_of([&] { erl::call(s, slow_plain{30ms}, 5ms); }) ==
+                  erl::exit_reason(erl::atoms::timeout));
+            // Wait softly while the server answers: the answer is dropped.
+            CHECK(erl::receive([](erl::any_message) { return false; },
+                               erl::after(60ms, [] { return true; })));
+            CHECK(no_monitors(erl::self()));
+            CHECK(no_monitors(s.get_pid()));
+        }
+        CHECK(erl::call(s, slow_plain{0ms}) == 7);
+        CHECK(mailbox_empty());
+        erl::stop(s);
+    });
 }
 
 namespace {

@@ -5,6 +5,9 @@
 #include <erl/pid.hpp>
 #include <erl/ref.hpp>
 
+#include <array>
+#include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -51,6 +54,24 @@ TEST_CASE("references print as #Ref<0.a.b.c>", "[identity][fmt]") {
     erl::ref r(erl::atoms::nonode_nohost, 0, {3, 2, 1});
     CHECK(fmt::format("{}", r) == "#Ref<0.1.2.3>");
     CHECK(!erl::ref());
+}
+
+TEST_CASE("references are equal only when node creation and every word are", "[identity]") {
+    const std::array<std::uint32_t, 5> w{1, 2, 3, 4, 5};
+    const erl::ref r("a@h"_a, 7, std::span<const std::uint32_t>(w));
+    CHECK(r == erl::ref("a@h"_a, 7, std::span<const std::uint32_t>(w)));
+    for (std::size_t i = 0; i < w.size(); ++i) { // each word, the lowest to the highest
+        auto v = w;
+        v[i] ^= 0x80000000u;
+        CHECK(r != erl::ref("a@h"_a, 7, std::span<const std::uint32_t>(v)));
+    }
+    CHECK(r != erl::ref("b@h"_a, 7, std::span<const std::uint32_t>(w)));
+    CHECK(r != erl::ref("a@h"_a, 8, std::span<const std::uint32_t>(w)));
+    // Missing words count as zero, whatever the length.
+    const std::array<std::uint32_t, 5> three{1, 2, 3, 0, 0};
+    CHECK(erl::ref("a@h"_a, 7, {1, 2, 3}) ==
+          erl::ref("a@h"_a, 7, std::span<const std::uint32_t>(three)));
+    CHECK(erl::ref() == erl::ref());
 }
 
 TEST_CASE("exit reasons express Erlang's reasons and print in Erlang syntax", "[identity]") {

@@ -302,12 +302,13 @@ struct call_block final : call_slot {
     static void destroy_message(envelope* e) noexcept {
         auto* m = static_cast<message_envelope<M>*>(e);
         call_slot* s = m->value.f.slot.detach();
+        const pid caller = m->value.f.caller;
         m->~message_envelope<M>();
         if (!s) return;
         if (s->server_index.load(std::memory_order_relaxed) != call_slot::no_index)
             s->server_hold = 1;
         else
-            slot_ref::drop_owner(s);
+            release_request_owner(s, caller);
     }
     static constexpr envelope_ops message_ops{type_key_of<M>(), &destroy_message};
 };
@@ -325,7 +326,7 @@ pending_call<R> start_call(const server_ref& t, std::string_view operation, Make
     call_start start = begin_call();
     const pid& me = start.self;
     if (*server == me) throw call_error(operation, exit_reason(atom("calling_self")));
-    if (!server->is_local())
+    if (server->node() != me.node() && !server->is_local()) // (the caller's node is local)
         throw badarg(fmt::format("erl::{}: {} is a process of node {}: only term requests "
                                  "(erl::call(server_ref, erl::term)) go to other nodes",
                                  operation, *server, server->node()));

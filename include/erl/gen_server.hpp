@@ -314,12 +314,13 @@ call_result<R> to_call_result(X&& x) {
 }
 
 // Answers a typed call's caller (never a term caller, and the slot expects an R: the call was
-// made for this request type) without erl::reply's checks.
+// made for this request type) without erl::reply's checks, as its only possible replier: the
+// value handle_call returned, when handle_call did not see the `from`.
 template <typename R, typename V>
 void reply_typed(const from& f, V&& value) {
-    send_reply<gen_reply<R>>(
-        f.caller, *f.slot,
-        make_message<gen_reply<R>>(gen_reply<R>{f.tag, R(std::forward<V>(value))}));
+    auto* e = make_message<gen_reply<R>>(gen_reply<R>{f.tag, R(std::forward<V>(value))}).release();
+    send_sole_reply(f.caller, *f.slot, e,
+                    static_cast<message_envelope<gen_reply<R>>*>(e)->value.demonitored);
 }
 
 template <typename S, typename Req>
@@ -509,7 +510,8 @@ class server_loop {
         }
         std::function<void()> late;
         server_result r = guarded([&] { return k.run(job, &s_, m.f, late); });
-        apply(r, late);
+        // (next_ is none while a message is handled: wait_one clears it before it receives)
+        if (r.stop || r.next.what() != next_action::kind::none) apply(r, late);
     }
 
     void apply(server_result& r, std::function<void()>& late) {

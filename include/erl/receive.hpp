@@ -190,15 +190,30 @@ struct receive_result<> {
     using type = void;
 };
 
+// Runs handler `index` (one of I and those after it). The result is returned straight from the
+// handler's call (no std::optional in between: the hot paths' results are constructed once).
+template <typename R, std::size_t I, typename Tuple>
+R dispatch_from([[maybe_unused]] Tuple& hs, [[maybe_unused]] std::size_t index,
+                [[maybe_unused]] envelope_ptr& e) {
+    if constexpr (I >= std::tuple_size_v<Tuple>) { // no handlers (a receive of only an after())
+        __builtin_unreachable();
+    } else if constexpr (I + 1 == std::tuple_size_v<Tuple>) {
+        if constexpr (std::is_void_v<R>)
+            call_handler(std::get<I>(hs), e);
+        else
+            return R(call_handler(std::get<I>(hs), e));
+    } else {
+        if (index != I) return dispatch_from<R, I + 1>(hs, index, e);
+        if constexpr (std::is_void_v<R>)
+            call_handler(std::get<I>(hs), e);
+        else
+            return R(call_handler(std::get<I>(hs), e));
+    }
+}
+
 template <typename R, typename Tuple, std::size_t... I>
 R dispatch(Tuple& hs, std::size_t index, envelope_ptr& e, std::index_sequence<I...>) {
-    if constexpr (std::is_void_v<R>) {
-        ((index == I ? (void)call_handler(std::get<I>(hs), e) : void()), ...);
-    } else {
-        std::optional<R> out;
-        ((index == I ? (void)out.emplace(call_handler(std::get<I>(hs), e)) : void()), ...);
-        return std::move(*out);
-    }
+    return dispatch_from<R, 0>(hs, index, e);
 }
 
 template <typename Tuple, std::size_t... I>

@@ -270,12 +270,16 @@ class alignas(64) scheduler {
     // no other thread can take it) and nothing is queued before it: straight to its message
     // list, as deliver_soft does. False when that does not hold.
     bool deliver_held(process_control* p, envelope* e, std::uint32_t serial) noexcept {
-        if ((p != next_up_ && p->held_on.load(std::memory_order_relaxed) != index + 1) ||
-            p->serial.load(std::memory_order_relaxed) != serial ||
+        if (!holds(p) || p->serial.load(std::memory_order_relaxed) != serial ||
             p->inbox.load(std::memory_order_relaxed) != inbox_state::empty)
             return false;
         p->messages.push_back(e);
         return true;
+    }
+    // Whether `p` is ready and held by this thread alone: the process made ready last, or one in
+    // the private part of the run queue (it has not run since, and no other thread can take it).
+    bool holds(const process_control* p) const noexcept {
+        return p == next_up_ || p->held_on.load(std::memory_order_relaxed) == index + 1;
     }
     // A sender on another thread queued a signal for a process that waits softly here.
     void note_soft_signal() noexcept { soft_signal_.store(true, std::memory_order_release); }

@@ -108,15 +108,51 @@ ERLCPP_READS_THREAD call_start detail::begin_call() {
     process_control& p = *running;
     handle_signals(p);
     return {
-        &p, p.self_pid(), p.messages.set_mark(),
+        &p, pid(p.rt->node, p.number, p.serial.load(std::memory_order_relaxed), p.rt->creation),
+        p.messages.set_mark(),
         ref(p.rt->node, p.rt->creation,
             {std::uint32_t(n & 0x3ffff), std::uint32_t(n >> 18), 0x80000000u | (t & 0x7fffffffu)})};
 }
 
+namespace {
+// A call signal taken in by its sender, for a server that waits softly on the sender's
+// scheduler with nothing queued before it (as deliver_soft hands over a message): only this
+// thread can run the server, so the sender does what the server would do with the signal (its
+// record of the caller's monitor, then the request into its mailbox) and wakes it. Nothing can
+// be overtaken: the inbox is empty. No locked instruction on either side (the server's inbox
+// is neither pushed to nor emptied). False, with nothing changed, when that does not hold.
+bool take_in_call_here(process_control& caller, const pid& target, call_signal& s) noexcept {
+    runtime_impl& rt = *caller.rt;
+    scheduler* here = caller.sched; // the caller runs: its scheduler is this thread's
+    if (target.creation() != rt.creation || target.node() != rt.node) return false;
+    process_control* t = rt.table.at(target.number());
+    if (!t || t->soft_on.load(std::memory_order_relaxed) != here ||
+        t->serial.load(std::memory_order_relaxed) != target.serial() ||
+        t->inbox.load(std::memory_order_relaxed) != inbox_state::empty || t->exiting)
+        return false;
+    try {
+        add_call_in(*t, s.request->slot.get(), s.request->tag, s.request->caller);
+    } catch (...) {
+        return false; // out of memory: the usual way (unchanged: the record was not added)
+    }
+    t->messages.push_back(std::exchange(s.message, nullptr));
+    here->wake_soft(t);
+    return true;
+}
+} // namespace
+
 void detail::send_call_signal(process_control& p, const pid& target, envelope_ptr s) {
-    const from& f = *static_cast<call_signal&>(*s).request;
+    auto& signal = static_cast<call_signal&>(*s);
+    const from& f = *signal.request;
     const ref id = f.tag; // the signal may be gone after the send
     add_call_out(p, f.slot.get(), id, target);
+    if (take_in_call_here(p, target, signal)) {
+        // The signal's destroy would have nothing left to do (the message is in the mailbox, and
+        // the signal's storage is the call's block): no call to it.
+        (void)s.release();
+        count_reduction(p);
+        return;
+    }
     if (!send_signal(*p.rt, target, std::move(s))) {
         // No such process: DOWN noproc, queued behind what is already there (as monitor()).
         p.push(make_down_signal({id, target, exit_reason::noproc(), atom()}).release());
@@ -181,6 +217,62 @@ void detail::drop_call_out(process_control& p, std::size_t i) noexcept {
 ERLCPP_READS_THREAD bool detail::drop_monitor_on_self(call_slot& slot) noexcept {
     process_control* p = running_here();
     return p && remove_call_in(*p, &slot);
+}
+
+namespace {
+// The process `p` names when it is of `self`'s runtime (null otherwise, or when gone); from a
+// scheduler thread inside a time slice (process_table.hpp).
+inline process_control* local_process(process_control& self, const pid& p) noexcept {
+    runtime_impl& rt = *self.rt;
+    if (p.creation() != rt.creation || p.node() != rt.node) return nullptr;
+    process_control* c = rt.table.at(p.number());
+    return c && c->serial.load(std::memory_order_relaxed) == p.serial() ? c : nullptr;
+}
+} // namespace
+
+ERLCPP_READS_THREAD bool detail::send_sole_reply(const pid& caller, call_slot& slot,
+                                                 envelope* reply, bool& demonitored) {
+    scheduler* here = tl_scheduler; // read once, before anything can suspend
+    process_control* self = here ? here->running : nullptr;
+    if (self) {
+        process_control* c = local_process(*self, caller);
+        if (c && c->soft_on.load(std::memory_order_relaxed) == here &&
+            c->inbox.load(std::memory_order_relaxed) == inbox_state::empty) {
+            // The caller waits softly here with nothing queued before the reply (deliver_soft).
+            if (slot.state.load(std::memory_order_relaxed) != call_slot::waiting) {
+                reply->destroy();
+                return false;
+            }
+            slot.state.store(call_slot::replied, std::memory_order_relaxed);
+            demonitored = remove_call_in(*self, &slot);
+            c->messages.push_back(reply);
+            here->wake_soft(c);
+            if (--self->reductions <= 0) [[unlikely]]
+                yield_spent(*self);
+            return true;
+        }
+    }
+    envelope_ptr e(reply);
+    if (!slot.claim()) return false;
+    demonitored = self && remove_call_in(*self, &slot);
+    deliver(caller, e.release());
+    return true;
+}
+
+ERLCPP_READS_THREAD void detail::release_request_owner(call_slot* slot,
+                                                       const pid& caller) noexcept {
+    if (slot->refs.load(std::memory_order_acquire) == 2) {
+        scheduler* here = tl_scheduler;
+        process_control* self = here ? here->running : nullptr;
+        process_control* c = self ? local_process(*self, caller) : nullptr;
+        // (caller_index is the caller's: read only once the caller is known to be held here)
+        if (c && (c->soft_on.load(std::memory_order_relaxed) == here || here->holds(c)) &&
+            slot->caller_index != call_slot::no_index) {
+            slot->refs.store(1, std::memory_order_relaxed);
+            return;
+        }
+    }
+    slot_ref::drop_owner(slot);
 }
 
 ERLCPP_READS_THREAD void detail::forget_monitor(call_slot& slot) noexcept {

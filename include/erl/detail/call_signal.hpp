@@ -67,6 +67,20 @@ void send_call_signal(process_control& p, const pid& target, envelope_ptr s);
 // holds no such monitor (the replier is another process, or the caller has demonitored).
 bool drop_monitor_on_self(call_slot& slot) noexcept;
 
+// In the server, answering a call as its only possible replier (handle_call returned the reply:
+// nobody else has seen the call's `from`): claims `slot`, removes the caller's monitor on the
+// server (setting `demonitored`, a field of the reply) and sends `reply` (owned) to `caller`.
+// When the caller waits softly on this thread it cannot run, nor give the call up, until this
+// thread lets it: the claim is then a plain load and store, not a locked instruction. False
+// (the reply dropped) when the caller has given up.
+bool send_sole_reply(const pid& caller, call_slot& slot, envelope* reply, bool& demonitored);
+
+// The request's owner of `slot` goes (a request message's end, when no record of the server holds
+// it). When the only other owner is the caller's (its record still stands) and the caller cannot
+// run until this thread lets it (it waits softly here, or is ready and held here), nobody else
+// can change the count meanwhile: a plain store instead of a locked decrement.
+void release_request_owner(call_slot* slot, const pid& caller) noexcept;
+
 // In the caller: forgets the monitor of `slot`'s call, without a signal, because its target has
 // dropped it already (its reply said so). No DOWN can come for it any more.
 void forget_monitor(call_slot& slot) noexcept;
