@@ -51,6 +51,11 @@ struct runtime_impl {
     // zero: a scheduler that runs out of work looks (note_if_all_ended), and when the last
     // process ends every scheduler does.
     per_scheduler_counter live_on;
+    // Spawn allowances (scheduler::renew_spawn_allowance): the widest one granted since the
+    // epoch began, and the epoch, which moves on (voiding every allowance) when the room for
+    // new processes has halved.
+    std::atomic<std::size_t> widest_spawn_allowance{0};
+    std::atomic<std::uint64_t> spawn_epoch{0};
     std::atomic<std::int64_t> live_outside{0}; // spawned by plain threads
     std::atomic<std::size_t> system_live{0};   // of which runtime services (spawn_options::system)
     std::atomic<std::size_t> spawned_total{0}; // by plain threads (see spawned_on_schedulers)

@@ -35,7 +35,8 @@ __attribute__((noinline)) scheduler* current_scheduler() noexcept {
 scheduler::scheduler(runtime_impl& r, unsigned i)
     : rt(r), index(i),
       queue(std::make_unique<fifo_work_sharing>(r.idle, std::uint8_t(i < 255 ? i + 1 : 0))),
-      sleepers_(&r.sleepers), idle_(&r.idle), budget_(r.options.reductions_per_slice) {}
+      sleepers_(&r.sleepers), idle_(&r.idle), budget_(r.options.reductions_per_slice),
+      rt_spawn_epoch_(&r.spawn_epoch) {}
 
 scheduler::~scheduler() {
     join();
@@ -63,6 +64,19 @@ bool scheduler::renew_spawn_allowance() noexcept {
     std::size_t live = rt.live_count();
     if (live >= limit) return false;
     spawn_allowance_ = (limit - live) / (2 * rt.schedulers.size()); // this spawn's included
+    // An allowance granted when there was more room must not outlive it: a spawner that moves
+    // to another scheduler would find the one granted there long ago (one process spawning on
+    // two schedulers went 250-440 past max_processes 5,000). When the room has halved since
+    // the widest allowance now valid was granted, every allowance granted before is void.
+    std::size_t widest = rt.widest_spawn_allowance.load(std::memory_order_relaxed);
+    if (spawn_allowance_ * 2 < widest) {
+        rt.widest_spawn_allowance.store(spawn_allowance_, std::memory_order_relaxed);
+        spawn_epoch_ = rt.spawn_epoch.fetch_add(1, std::memory_order_relaxed) + 1;
+    } else {
+        if (spawn_allowance_ > widest)
+            rt.widest_spawn_allowance.store(spawn_allowance_, std::memory_order_relaxed);
+        spawn_epoch_ = rt.spawn_epoch.load(std::memory_order_relaxed);
+    }
     return true;
 }
 

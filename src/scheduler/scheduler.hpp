@@ -400,11 +400,12 @@ class alignas(64) scheduler {
     }
     eh_state* thread_eh() const noexcept { return eh_globals_; }
     // Erlang's +P for a spawn on this thread. The live count is a sum over every scheduler, so
-    // it is looked at only when this scheduler's allowance is spent: a share of what was left
-    // small enough that all schedulers spending theirs at once stay within the limit; close to
-    // the limit that is one spawn, and every spawn looks.
+    // it is looked at only when this scheduler's allowance is spent (or void: a newer epoch):
+    // a share of what was left small enough that all schedulers spending theirs at once stay
+    // within the limit; close to the limit that is one spawn, and every spawn looks.
     bool may_spawn() noexcept {
-        if (spawn_allowance_ > 0) [[likely]] {
+        if (spawn_allowance_ > 0 &&
+            spawn_epoch_ == rt_spawn_epoch_->load(std::memory_order_relaxed)) [[likely]] {
             --spawn_allowance_;
             return true;
         }
@@ -456,7 +457,9 @@ class alignas(64) scheduler {
     spawn_groups spawned_;
     bool spawned_turn_ = false;       // the next slice goes to a spawned process (slice_over)
     std::size_t spawn_allowance_ = 0; // spawns before the live count is looked at again
-    std::int32_t slice_start_ = 0;    // the running process's reductions when it was dispatched
+    std::uint64_t spawn_epoch_ = 0;   // of the allowance: void once the runtime's moves on
+    const std::atomic<std::uint64_t>* rt_spawn_epoch_;
+    std::int32_t slice_start_ = 0; // the running process's reductions when it was dispatched
     // What is left of the time slice of the process that came back to the loop last, when it
     // waited or ended (find_work goes on with the process it would have handed off to); 0
     // when the loop begins a new slice.
