@@ -389,9 +389,7 @@ namespace {
 // scheduler.hpp), so the slice decides how many new processes wait at once: with one reduction
 // per spawn a loop of spawns made 4,000 per slice, whose control blocks, staged functions and
 // messages (~1.7 MB) no longer fit the core's caches by the time they ran (spawn + exit with
-// the message to the parent: 133-137 ns per process, 128-132 with 32 reductions; measured with
-// huge-page message memory, where page faults weigh less: 117 ns, 8 reductions 108, 32 104,
-// 64 105).
+// the message to the parent: 133-137 ns per process, 128-132 with 32 reductions).
 constexpr std::int32_t spawn_reductions = 32;
 
 // spawn_process's work, for a caller that read the thread's scheduler first thing (it is
@@ -479,8 +477,7 @@ constexpr std::int32_t spawn_reductions = 32;
 // plain thread waits a moment), so that the slots of processes that have ended can be had.
 [[gnu::noinline]] void wait_for_slots() {
     if (process_control* p = current_process()) {
-        switch_out(*p, switch_reason::yield);
-        handle_signals(*p);
+        yield_spent(*p);
     } else {
         std::this_thread::sleep_for(std::chrono::microseconds(100));
     }

@@ -66,7 +66,7 @@ bool scheduler::renew_spawn_allowance() noexcept {
     spawn_allowance_ = (limit - live) / (2 * rt.schedulers.size()); // this spawn's included
     // An allowance granted when there was more room must not outlive it: a spawner that moves
     // to another scheduler would find the one granted there long ago (one process spawning on
-    // two schedulers went 250-440 past max_processes 5,000). When the room has halved since
+    // two schedulers went 63-440 past max_processes 5,000). When the room has halved since
     // the widest allowance now valid was granted, every allowance granted before is void.
     std::size_t widest = rt.widest_spawn_allowance.load(std::memory_order_relaxed);
     if (spawn_allowance_ * 2 < widest) {

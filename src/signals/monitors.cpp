@@ -115,6 +115,15 @@ ERLCPP_READS_THREAD call_start detail::begin_call() {
 }
 
 namespace {
+// The process `p` names when it is of `self`'s runtime (null otherwise, or when gone); from a
+// scheduler thread inside a time slice (process_table.hpp).
+inline process_control* local_process(process_control& self, const pid& p) noexcept {
+    runtime_impl& rt = *self.rt;
+    if (p.creation() != rt.creation || p.node() != rt.node) return nullptr;
+    process_control* c = rt.table.at(p.number());
+    return c && c->serial.load(std::memory_order_relaxed) == p.serial() ? c : nullptr;
+}
+
 // A call signal taken in by its sender, for a server that waits softly on the sender's
 // scheduler with nothing queued before it (as deliver_soft hands over a message): only this
 // thread can run the server, so the sender does what the server would do with the signal (its
@@ -122,12 +131,9 @@ namespace {
 // be overtaken: the inbox is empty. No locked instruction on either side (the server's inbox
 // is neither pushed to nor emptied). False, with nothing changed, when that does not hold.
 bool take_in_call_here(process_control& caller, const pid& target, call_signal& s) noexcept {
-    runtime_impl& rt = *caller.rt;
     scheduler* here = caller.sched; // the caller runs: its scheduler is this thread's
-    if (target.creation() != rt.creation || target.node() != rt.node) return false;
-    process_control* t = rt.table.at(target.number());
+    process_control* t = local_process(caller, target);
     if (!t || t->soft_on.load(std::memory_order_relaxed) != here ||
-        t->serial.load(std::memory_order_relaxed) != target.serial() ||
         t->inbox.load(std::memory_order_relaxed) != inbox_state::empty || t->exiting)
         return false;
     try {
@@ -218,17 +224,6 @@ ERLCPP_READS_THREAD bool detail::drop_monitor_on_self(call_slot& slot) noexcept 
     process_control* p = running_here();
     return p && remove_call_in(*p, &slot);
 }
-
-namespace {
-// The process `p` names when it is of `self`'s runtime (null otherwise, or when gone); from a
-// scheduler thread inside a time slice (process_table.hpp).
-inline process_control* local_process(process_control& self, const pid& p) noexcept {
-    runtime_impl& rt = *self.rt;
-    if (p.creation() != rt.creation || p.node() != rt.node) return nullptr;
-    process_control* c = rt.table.at(p.number());
-    return c && c->serial.load(std::memory_order_relaxed) == p.serial() ? c : nullptr;
-}
-} // namespace
 
 ERLCPP_READS_THREAD bool detail::send_sole_reply(const pid& caller, call_slot& slot,
                                                  envelope* reply, bool& demonitored) {
