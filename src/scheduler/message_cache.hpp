@@ -2,18 +2,35 @@
 // always freed on a scheduler thread soon after another of its size was allocated there, so a
 // per-thread free list by size class costs a handful of instructions where malloc and free cost
 // well over a hundred (callgrind: glibc's free alone ~64 instructions per call, several hundred
-// when a burst of messages defeats its own per-thread cache). A busy scheduler keeps up to
-// `bytes_per_class` of blocks of each size (64 Ki blocks of 16 bytes, 4 Ki of 256); one that
-// goes to sleep gives all but `kept_idle` back.
+// when a burst of messages defeats its own per-thread cache).
 //
-// Behind the schedulers' caches is one shared pool per size class (message_cache.cpp), under a
-// mutex taken once per batch of `batch` blocks: a cache that runs dry takes a batch from it, and
-// the pool cuts new batches from 64 KiB chunks (a burst of messages that are all alive at once,
-// such as N spawned processes each sending one to their parent, costs a bump of a pointer per
-// block instead of a malloc and a free); a full cache gives it a batch back; a block freed on a
-// plain thread goes to it alone. Blocks of these classes are never returned to the heap: the
-// memory of the largest burst stays in the pool for the next, as glibc would mostly keep it in
-// its own free lists.
+// Two kinds of size class:
+// - Blocks of whole cache lines (messages of more than 8 bytes). A busy scheduler keeps up to
+//   `bytes_per_class` of each class (16 Ki blocks of 64 bytes, 4 Ki of 256); one that goes to
+//   sleep gives all but `kept_idle` back. Behind the caches is one shared pool per class
+//   (message_cache.cpp), under a mutex taken once per batch of `batch` blocks: a cache that runs
+//   dry takes a batch from it, a full cache gives it a batch back, a block freed on a plain
+//   thread goes to it alone.
+// - Blocks smaller than a line (16 and 32 bytes: messages of up to 8 bytes, such as an int or
+//   an empty struct). Two of them share a line, so they must not be in use on two threads at
+//   once: two schedulers would bounce the line between their cores at every message (four
+//   pairs of processes on two schedulers: 41-46 instead of 23-28 ns per message in 4 runs of
+//   14; a sender on one scheduler and a receiver on the other: 170 instead of 110 ns). So they
+//   are *dense* only in the caches of runtimes with one scheduler, where every process runs on
+//   the cache's thread, and each dense block goes back to the cache that cut it: its chunk
+//   belongs to a block_owner record that one cache adopts at a time; freed by that cache, the
+//   block joins its free list; freed on any other thread (a plain thread, another runtime), it
+//   goes onto the owner's `returned` stack (chains of up to `batch` blocks, one atomic exchange
+//   each), which the cache takes whole when its free list runs dry. A dense cache keeps every
+//   block it owns (no limit, no shared pool); a scheduler that ends leaves them with its owner
+//   record for the next cache that adopts one. Everywhere else (runtimes with several
+//   schedulers, plain threads) these classes take *sparse* blocks, one per line, pooled like the
+//   other classes.
+// Memory comes in chunks of 64 KiB (aligned to their size, so a block finds its chunk's header
+// by masking its address), from mappings of 4 MiB whose pages are populated as a chunk is handed
+// out: one madvise instead of sixteen page faults (a fault costs ~1.7 us on these VMs, a
+// populated page ~1.3). Chunks are never unmapped: the memory of the largest burst stays for the
+// next, as glibc would mostly keep it in its own free lists.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +40,10 @@
 
 namespace erl::detail {
 
+// The owner of chunks of blocks smaller than a line (see above). Never freed: a block may come
+// back to it long after the cache that cut the block ended.
+struct block_owner;
+
 class message_cache {
   public:
     static constexpr std::size_t granule = message_granule;
@@ -30,7 +51,11 @@ class message_cache {
     static constexpr std::size_t bytes_per_class = std::size_t(1) << 20;
     static constexpr std::uint32_t kept_idle = 64;
 
-    message_cache() = default;
+    // `dense`: every process whose messages this cache serves runs on its thread (a runtime with
+    // one scheduler), so blocks smaller than a line may share one.
+    explicit message_cache(bool dense = false) noexcept : dense_(dense) {
+        if (!dense) owner_word_[0] = owner_word_[1] = 0;
+    }
     message_cache(const message_cache&) = delete;
     message_cache& operator=(const message_cache&) = delete;
     ~message_cache() { clear(); }
@@ -39,17 +64,19 @@ class message_cache {
     static constexpr std::size_t class_of(std::size_t size) noexcept {
         return message_class_of(size);
     }
-    // The size every block of a cached class is allocated with (so any block of a class fits
-    // every request of it). Chunks are aligned to cache lines and a block never straddles two:
-    // 16 bytes (no message: an envelope's header is 24), then whole lines. A block freed on
-    // another scheduler's thread joins that scheduler's cache, so two schedulers reuse blocks cut
-    // side by side; were a line shared by blocks of both, every message would bounce it between
-    // their cores (two pairs of processes on two schedulers: 63 instead of 49 ns per message
-    // each; with 32-byte blocks for messages of up to 8 bytes, 4 runs in 14 of 4 pairs on two
-    // schedulers took 41-46 instead of 23-28 ns per message).
+    // The size every block of a cached class can hold (so any block of a class fits every
+    // request of it): 16 and 32 bytes (cut one per line where they are not dense, see above),
+    // then whole lines. Chunks are aligned to cache lines and a block never straddles two.
     static constexpr std::size_t block_size(std::size_t cls) noexcept {
         std::size_t bytes = (cls + 1) * granule;
-        return bytes <= 16 ? bytes : (bytes + 63) & ~std::size_t(63);
+        return bytes <= 32 ? bytes : (bytes + 63) & ~std::size_t(63);
+    }
+    // Blocks of the class are smaller than a line: dense ones go back to their chunk's owner.
+    static constexpr bool owned(std::size_t cls) noexcept { return block_size(cls) < 64; }
+    static constexpr std::size_t owned_classes = 2;
+    // The room a block of the class takes where it is pooled (sparse).
+    static constexpr std::size_t pooled_size(std::size_t cls) noexcept {
+        return owned(cls) ? 64 : block_size(cls);
     }
 
     void* take(std::size_t cls) noexcept {
@@ -57,16 +84,24 @@ class message_cache {
         free_block* f = b.head;
         if (!f) return nullptr;
         b.head = f->next;
-        --b.count;
+        --b.count; // (not kept for dense blocks: wraps, unread)
         return f;
     }
     static constexpr std::uint32_t limit(std::size_t cls) noexcept {
-        return std::uint32_t(bytes_per_class / block_size(cls));
+        return std::uint32_t(bytes_per_class / pooled_size(cls));
     }
-    // False when the class is full (the caller then calls give_over).
+    // False when the block is not this cache's to keep: the class is full, or the block is
+    // dense and not this cache's, or not of the kind it hands out (the caller then calls
+    // give_over).
     bool give(std::size_t cls, void* block) noexcept {
         bin& b = bins_[cls];
-        if (b.count >= limit(cls)) return false;
+        if (owned(cls)) {
+            // Dense: this cache's own; sparse: a sparse block (word 0), then the limit.
+            if (chunk_word(block) != owner_word_[cls]) return false;
+            if (!dense_ && b.count >= limit(cls)) return false;
+        } else if (b.count >= limit(cls)) {
+            return false;
+        }
         auto* f = static_cast<free_block*>(block);
         f->next = b.head;
         b.head = f;
@@ -75,17 +110,41 @@ class message_cache {
     }
     // Blocks moved between a cache and the shared pool at a time.
     static constexpr std::uint32_t batch = 64;
-    // take() found the class empty: a batch from the shared pool (or cut from a new chunk);
-    // returns one of its blocks and keeps the rest. Throws std::bad_alloc.
+    // take() found the class empty: for dense blocks, those returned to this cache's owner, else
+    // a batch cut from its chunk; otherwise a batch from the shared pool (or cut from a new
+    // chunk). Returns one of them and keeps the rest. Throws std::bad_alloc.
     void* refill(std::size_t cls);
-    // give() found the class full: a batch goes to the shared pool, `block` stays.
+    // give() refused the block: a dense one goes back to its owner, a sparse one in a dense
+    // cache is kept aside; otherwise the class is full and a batch goes to the shared pool,
+    // `block` stays.
     void give_over(std::size_t cls, void* block) noexcept;
     // A block of a cached class freed where there is no cache (a plain thread, a stopped
-    // scheduler): it goes to the shared pool.
+    // scheduler): a dense one goes to its owner, any other to the shared pool.
     static void give_to_pool(std::size_t cls, void* block) noexcept;
-    // Gives blocks to the shared pool until each class keeps at most `keep`.
+    // Gives pooled blocks to the shared pool until each class keeps at most `keep` (dense blocks
+    // stay: no other cache may have them), and sends other owners' dense blocks home.
     void trim(std::uint32_t keep) noexcept;
-    void clear() noexcept { trim(0); }
+    // Gives every block back, and the owner record up (with its dense blocks) for another cache
+    // to adopt.
+    void clear() noexcept;
+
+    // The owner record of a dense block's chunk, null for a pooled block (tests).
+    static const block_owner* owner_of(const void* block) noexcept {
+        return reinterpret_cast<const block_owner*>(chunk_word(block) & ~dense_bit);
+    }
+    const block_owner* owner() const noexcept { return owner_; }
+    // How many dense blocks of the class wait on the owner's `returned` stack (tests).
+    static std::size_t returned_count(const block_owner* owner, std::size_t cls) noexcept;
+
+    // Memory is cut from chunks of this size, aligned to it. The first line holds the owner
+    // record of a chunk of dense blocks, with dense_bit set (0 in a pooled chunk).
+    static constexpr std::size_t chunk_bytes = std::size_t(64) << 10;
+    static constexpr std::size_t chunk_header = 64;
+    static constexpr std::uintptr_t dense_bit = 1;
+    static std::uintptr_t chunk_word(const void* block) noexcept {
+        return *reinterpret_cast<const std::uintptr_t*>(reinterpret_cast<std::uintptr_t>(block) &
+                                                        ~(chunk_bytes - 1));
+    }
 
     struct free_block {
         free_block* next;
@@ -96,9 +155,46 @@ class message_cache {
   private:
     struct bin {
         free_block* head = nullptr;
+        std::uint32_t count = 0; // (not kept for dense blocks)
+        void push(void* block) noexcept {
+            auto* f = static_cast<free_block*>(block);
+            f->next = head;
+            head = f;
+        }
+    };
+    // Sparse blocks of a class smaller than a line: one per line (see above).
+    static constexpr std::size_t sparse_stride = 64;
+    // Dense blocks of other owners freed here, on their way home: sent as a chain of up to
+    // `batch` (one atomic exchange per chain, not per block: a receiver on one scheduler of
+    // messages from senders on another frees every one of them here), a few owners at a time.
+    struct homeward {
+        std::uintptr_t word = 0; // the chunk word of the blocks
+        free_block* head = nullptr;
+        free_block* tail = nullptr;
         std::uint32_t count = 0;
     };
+    static constexpr std::size_t homeward_slots = 4;
+    void send_home(std::size_t cls, void* block, std::uintptr_t word) noexcept;
+    static void flush(std::size_t cls, homeward& h) noexcept;
+    void flush_all() noexcept;
+    void* refill_owned(std::size_t cls);
+    void* refill_pooled(std::size_t cls, std::size_t size);
+    void give_pooled(std::size_t cls, bin& b, void* block) noexcept;
+    void trim_bin(std::size_t cls, bin& b, std::uint32_t keep) noexcept;
+    void adopt();
+
+    bool dense_;
     bin bins_[classes];
+    block_owner* owner_ = nullptr; // a dense cache's, adopted at its first refill of the classes
+    // Per class smaller than a line: the chunk word of the blocks give() keeps inline (a dense
+    // cache: owner_ | dense_bit, `no_match` before it adopts an owner; else 0, pooled blocks).
+    static constexpr std::uintptr_t no_match = dense_bit; // (no chunk has this word)
+    std::uintptr_t owner_word_[owned_classes] = {no_match, no_match};
+    static_assert(owned_classes == 2);
+    bin sparse_aside_[owned_classes]; // a dense cache's pooled blocks, freed here
+    homeward homeward_[owned_classes][homeward_slots];
 };
+static_assert(message_cache::owned(message_cache::owned_classes - 1) &&
+              !message_cache::owned(message_cache::owned_classes));
 
 } // namespace erl::detail

@@ -35,8 +35,8 @@ __attribute__((noinline)) scheduler* current_scheduler() noexcept {
 scheduler::scheduler(runtime_impl& r, unsigned i)
     : rt(r), index(i),
       queue(std::make_unique<fifo_work_sharing>(r.idle, std::uint8_t(i < 255 ? i + 1 : 0))),
-      sleepers_(&r.sleepers), idle_(&r.idle), budget_(r.options.reductions_per_slice),
-      rt_spawn_epoch_(&r.spawn_epoch) {}
+      messages(r.options.schedulers == 1), sleepers_(&r.sleepers), idle_(&r.idle),
+      budget_(r.options.reductions_per_slice), rt_spawn_epoch_(&r.spawn_epoch) {}
 
 scheduler::~scheduler() {
     join();
