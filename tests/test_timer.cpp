@@ -534,3 +534,37 @@ TEST_CASE("100000 pending timers of every range cancelled in random order", "[ti
     CHECK(arrived == 0);
     CHECK(rt.statistics().pending_timers == 0);
 }
+
+TEST_CASE("a due timer fires within a few time slices of busy processes", "[timer][fairness]") {
+    // Timers get a look every 128 dispatches, and a dispatch that ends a whole time slice counts
+    // as 32 of them: with processes that compute for half a millisecond and then give up their
+    // slices, a due timeout ends its wait within a few of their slices (at most ~4 + 2: counted
+    // in slices, not in time; a look every 32 slices would take ~20 here).
+    erl::runtime rt({.schedulers = 1});
+    std::atomic<long> slices{0};
+    std::atomic<long> at_due{-1};
+    std::atomic<bool> stop{false};
+    long at_wake = -1;
+    rt.run([&] {
+        const auto due = std::chrono::steady_clock::now() + 5ms;
+        for (int i = 0; i < 2; ++i)
+            erl::spawn([&, due] {
+                while (!stop.load()) {
+                    const auto until = std::chrono::steady_clock::now() + 500us;
+                    while (std::chrono::steady_clock::now() < until) {
+                    }
+                    // Surely due (past the wheel's millisecond tick too): note the count once.
+                    long expected = -1;
+                    if (std::chrono::steady_clock::now() > due + 1ms)
+                        at_due.compare_exchange_strong(expected, slices.load());
+                    erl::yield(); // ends the slice
+                    ++slices;
+                }
+            });
+        erl::receive([](int) {}, erl::after(5ms, [] {}));
+        at_wake = slices.load();
+        stop = true;
+    });
+    INFO("slices from when the timer was surely due to its firing: " << at_wake - at_due.load());
+    CHECK((at_due.load() < 0 || at_wake - at_due.load() <= 10));
+}

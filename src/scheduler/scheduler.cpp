@@ -141,8 +141,8 @@ void scheduler::loop() {
         // A quiescent point: no process of ours is running (process_table.hpp).
         quiescent.store(++slices_, std::memory_order_release);
         ++dispatches_;
-        if (dispatches_ - timers_seen_at_ >= timer_check_interval) fire_timers();
-        if (dispatches_ - io_seen_at_ >= io_check_interval) poll_io();
+        if (dispatches_ >= timers_due_at_) fire_timers();
+        if (dispatches_ >= io_due_at_) poll_io();
         if (dispatches_ - balanced_at_ >= balance_interval) balance();
         tend_soft_waiters();
         // Processes spawned here wait where only this thread can take them: while another
@@ -313,12 +313,11 @@ void scheduler::finish(process_control* p) {
 }
 
 void scheduler::loop_duties_seen() noexcept {
-    loop_due_at_ =
-        std::min(timers_seen_at_ + timer_check_interval, io_seen_at_ + io_check_interval);
+    loop_due_at_ = std::min(timers_due_at_, io_due_at_);
 }
 
 void scheduler::fire_timers() {
-    timers_seen_at_ = dispatches_;
+    timers_due_at_ = dispatches_ + timer_check_interval;
     loop_duties_seen();
     timers.expire(timer_wheel::clock::now(), [this](timer_entry* e) {
         // A receive timeout: its process waits on this scheduler, softly or parked.
@@ -361,7 +360,7 @@ void scheduler::balance() noexcept {
 }
 
 void scheduler::poll_io() noexcept {
-    io_seen_at_ = dispatches_;
+    io_due_at_ = dispatches_ + io_check_interval;
     loop_duties_seen();
     // Sockets are rare next to messages: a runtime without any never makes a system call here.
     if (rt.io.open_handles() == 0 || !rt.io.try_take_token()) return;
