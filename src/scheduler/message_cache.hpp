@@ -96,15 +96,16 @@ class message_cache {
     bool give(std::size_t cls, void* block) noexcept {
         bin& b = bins_[cls];
         if (owned(cls)) {
-            // Dense: this cache's own; sparse: a sparse block (word 0), then the limit.
+            // Dense: this cache's own (no limit, no count); pooled: a pooled block (word 0), then
+            // the limit.
             if (chunk_word(block) != owner_word_[cls]) return false;
-            if (!dense_ && b.count >= limit(cls)) return false;
-        } else if (b.count >= limit(cls)) {
-            return false;
+            if (dense_) {
+                b.push(block);
+                return true;
+            }
         }
-        auto* f = static_cast<free_block*>(block);
-        f->next = b.head;
-        b.head = f;
+        if (b.count >= limit(cls)) return false;
+        b.push(block);
         ++b.count;
         return true;
     }
