@@ -16,12 +16,17 @@ namespace erl {
 // runtime's process table and `serial` counts reuses of that slot, so a stale pid never reaches a
 // newer process. `creation` tells runtimes (node incarnations) apart; every runtime in a program
 // has its own.
+class pid;
+namespace detail {
+std::uint64_t pid_home(const pid& p) noexcept;
+}
+
 class pid {
   public:
     constexpr pid() noexcept = default; // the null pid: names no process
     constexpr pid(atom node, std::uint32_t number, std::uint32_t serial,
                   std::uint32_t creation) noexcept
-        : node_(node), number_(number), serial_(serial), creation_(creation) {}
+        : node_(node), creation_(creation), number_(number), serial_(serial) {}
 
     atom node() const noexcept { return node_; }
     std::uint32_t number() const noexcept { return number_; }
@@ -48,11 +53,21 @@ class pid {
     }
 
   private:
+    friend std::uint64_t detail::pid_home(const pid& p) noexcept;
     atom node_;
+    std::uint32_t creation_ = 0; // beside node_: pid_home reads the two as one word
     std::uint32_t number_ = 0;
     std::uint32_t serial_ = 0;
-    std::uint32_t creation_ = 0;
 };
+
+namespace detail {
+// Which runtime of which node a pid names, in one word (node and creation): a send compares it
+// with its own runtime's at once.
+inline std::uint64_t pid_home(const pid& p) noexcept {
+    static_assert(sizeof(atom) == sizeof(std::uint32_t));
+    return std::uint64_t(p.creation_) << 32 | p.node_.index();
+}
+} // namespace detail
 
 } // namespace erl
 

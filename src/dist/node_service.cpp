@@ -224,8 +224,7 @@ node_service::node_service(runtime_impl& r, const distribution_options& o) : rt(
         throw;
     }
     node = atom(name.full());
-    rt.node = node;
-    rt.creation = creation;
+    rt.set_identity(node, creation);
     add_local_node(node);
 }
 

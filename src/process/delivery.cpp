@@ -124,7 +124,7 @@ namespace {
 ERLCPP_READS_THREAD void deliver(const pid& to, envelope* raw, message_to_term convert) {
     scheduler* here = tl_scheduler; // read once, before anything can suspend
     process_control* self = here ? here->running : nullptr;
-    if (self && to.creation() == self->rt->creation && to.node() == self->rt->node) [[likely]] {
+    if (self && pid_home(to) == self->rt->home) [[likely]] {
         // The hot path, a process sending within its runtime: push_local without the checks
         // it needs for other callers.
         process_control* p = self->rt->table.at(to.number());

@@ -44,6 +44,7 @@ runtime_impl::runtime_impl(const runtime_options& o)
     : options(o), creation(next_creation.fetch_add(1)), table(o.max_processes),
       stacks(default_stack_bytes(o)),
       blocking(*this, o.blocking_threads ? o.blocking_threads : default_blocking_threads) {
+    set_identity(node, creation);
     options.blocking_threads = blocking.max_threads();
     if (options.reductions_per_slice <= 0) options.reductions_per_slice = 4000;
     unsigned n =

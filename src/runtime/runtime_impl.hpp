@@ -32,6 +32,13 @@ struct runtime_impl {
     runtime_options options;
     atom node = atoms::nonode_nohost;
     std::uint32_t creation = 0; // unique per runtime in this program
+    // detail::pid_home of this runtime's pids (set with node and creation).
+    std::uint64_t home = 0;
+    void set_identity(atom n, std::uint32_t c) noexcept {
+        node = n;
+        creation = c;
+        home = pid_home(pid(n, 0, 0, c));
+    }
     // send_after timers' entries. First, so destroyed last: the schedulers' free lists point
     // into them, and a process block released late looks its list up here.
     timer_store timer_entries;
