@@ -74,7 +74,7 @@ bool push_local(runtime_impl& rt, const pid& to, envelope_ptr& e, scheduler* her
 
 bool send_signal(runtime_impl& rt, const pid& to, envelope_ptr e) noexcept {
     scheduler* here = current_scheduler();
-    if (to.creation() == rt.creation && to.node() == rt.node) return push_local(rt, to, e, here);
+    if (rt.owns(to)) return push_local(rt, to, e, here);
     bool delivered = false;
     if (to.is_local()) {
         with_runtime(to.creation(),
@@ -124,7 +124,7 @@ namespace {
 ERLCPP_READS_THREAD void deliver(const pid& to, envelope* raw, message_to_term convert) {
     scheduler* here = tl_scheduler; // read once, before anything can suspend
     process_control* self = here ? here->running : nullptr;
-    if (self && pid_home(to) == self->rt->home) [[likely]] {
+    if (self && self->rt->owns(to)) [[likely]] {
         // The hot path, a process sending within its runtime: push_local without the checks
         // it needs for other callers.
         process_control* p = self->rt->table.at(to.number());

@@ -616,7 +616,7 @@ bool is_alive(const pid& id) {
         }
     };
     detail::process_control* me = detail::current_process();
-    if (me && me->rt->creation == id.creation() && me->rt->node == id.node()) {
+    if (me && me->rt->owns(id)) {
         check(*me->rt);
     } else if (id.is_local()) {
         detail::with_runtime(id.creation(), check);

@@ -39,6 +39,8 @@ struct runtime_impl {
         creation = c;
         home = pid_home(pid(n, 0, 0, c));
     }
+    // Whether `p` names a process of this runtime (alive or not).
+    bool owns(const pid& p) const noexcept { return pid_home(p) == home; }
     // send_after timers' entries. First, so destroyed last: the schedulers' free lists point
     // into them, and a process block released late looks its list up here.
     timer_store timer_entries;

@@ -123,15 +123,11 @@ free_block* chain(char* at, std::uint32_t n, std::size_t size) noexcept {
     return reinterpret_cast<free_block*>(at);
 }
 
-block_owner* owner_record(std::uintptr_t word) noexcept {
-    return reinterpret_cast<block_owner*>(word & ~message_cache::dense_bit);
-}
-
 // A chain of dense blocks (`first` to `last`) of one chunk word goes back to their owner, from
 // any thread.
 void return_to_owner(std::size_t cls, std::uintptr_t word, free_block* first,
                      free_block* last) noexcept {
-    std::atomic<free_block*>& top = owner_record(word)->returned[cls];
+    std::atomic<free_block*>& top = message_cache::owner_in(word)->returned[cls];
     last->next = top.load(std::memory_order_relaxed);
     while (!top.compare_exchange_weak(last->next, first, std::memory_order_release,
                                       std::memory_order_relaxed)) {
@@ -151,10 +147,9 @@ void message_cache::adopt() {
             owner_ = new block_owner; // never freed (see block_owner)
         }
     }
-    for (std::size_t c = 0; c < owned_classes; ++c) {
-        owner_word_[c] = reinterpret_cast<std::uintptr_t>(owner_) | dense_bit;
+    owned_word_ = reinterpret_cast<std::uintptr_t>(owner_) | dense_bit;
+    for (std::size_t c = 0; c < owned_classes; ++c)
         bins_[c].head = std::exchange(owner_->kept[c], nullptr);
-    }
 }
 
 // Dense blocks, for a cache of a runtime with one scheduler: this cache's free list ran dry.
@@ -179,7 +174,7 @@ void* message_cache::refill_owned(std::size_t cls) {
             chunk = map_chunk(sp);
         }
         populate(chunk);
-        *reinterpret_cast<std::uintptr_t*>(chunk) = owner_word_[cls];
+        *reinterpret_cast<std::uintptr_t*>(chunk) = owned_word_;
         bump = chunk + chunk_header;
         owner_->bump_end[cls] = chunk + chunk_bytes;
         room = (chunk_bytes - chunk_header) / size;
@@ -192,17 +187,15 @@ void* message_cache::refill_owned(std::size_t cls) {
 }
 
 void* message_cache::refill(std::size_t cls) {
-    if (owned(cls)) {
-        if (dense_) return refill_owned(cls);
-        return refill_pooled(cls, sparse_stride);
-    }
-    return refill_pooled(cls, block_size(cls));
+    if (owned(cls) && dense_) return refill_owned(cls);
+    return refill_pooled(cls);
 }
 
-// A batch of blocks of `size` bytes from the class's shared pool (or cut from a new chunk) into
-// bins_[cls], which is empty.
-void* message_cache::refill_pooled(std::size_t cls, std::size_t size) {
+// A batch of blocks from the class's shared pool (or cut from a new chunk) into bins_[cls],
+// which is empty.
+void* message_cache::refill_pooled(std::size_t cls) {
     bin& b = bins_[cls];
+    const std::size_t size = pooled_size(cls);
     free_block* head = nullptr;
     std::uint32_t n = 0;
     char* fresh = nullptr;
@@ -352,10 +345,9 @@ void message_cache::clear() noexcept {
     // Dense blocks stay with the owner record, for the next cache that adopts it.
     shared_pool& sp = pool();
     std::lock_guard lock(sp.mutex);
-    for (std::size_t cls = 0; cls < owned_classes; ++cls) {
+    for (std::size_t cls = 0; cls < owned_classes; ++cls)
         owner_->kept[cls] = std::exchange(bins_[cls], bin{}).head;
-        owner_word_[cls] = no_match;
-    }
+    owned_word_ = no_match;
     owner_->next_unadopted = sp.unadopted;
     sp.unadopted = std::exchange(owner_, nullptr);
 }

@@ -53,9 +53,8 @@ class message_cache {
 
     // `dense`: every process whose messages this cache serves runs on its thread (a runtime with
     // one scheduler), so blocks smaller than a line may share one.
-    explicit message_cache(bool dense = false) noexcept : dense_(dense) {
-        if (!dense) owner_word_[0] = owner_word_[1] = 0;
-    }
+    explicit message_cache(bool dense = false) noexcept
+        : dense_(dense), owned_word_(dense ? no_match : 0) {}
     message_cache(const message_cache&) = delete;
     message_cache& operator=(const message_cache&) = delete;
     ~message_cache() { clear(); }
@@ -98,7 +97,7 @@ class message_cache {
         if (owned(cls)) {
             // Dense: this cache's own (no limit, no count); pooled: a pooled block (word 0), then
             // the limit.
-            if (chunk_word(block) != owner_word_[cls]) return false;
+            if (chunk_word(block) != owned_word_) return false;
             if (dense_) {
                 b.push(block);
                 return true;
@@ -131,7 +130,7 @@ class message_cache {
 
     // The owner record of a dense block's chunk, null for a pooled block (tests).
     static const block_owner* owner_of(const void* block) noexcept {
-        return reinterpret_cast<const block_owner*>(chunk_word(block) & ~dense_bit);
+        return owner_in(chunk_word(block));
     }
     const block_owner* owner() const noexcept { return owner_; }
     // How many dense blocks of the class wait on the owner's `returned` stack (tests).
@@ -145,6 +144,9 @@ class message_cache {
     static std::uintptr_t chunk_word(const void* block) noexcept {
         return *reinterpret_cast<const std::uintptr_t*>(reinterpret_cast<std::uintptr_t>(block) &
                                                         ~(chunk_bytes - 1));
+    }
+    static block_owner* owner_in(std::uintptr_t word) noexcept {
+        return reinterpret_cast<block_owner*>(word & ~dense_bit);
     }
 
     struct free_block {
@@ -163,8 +165,6 @@ class message_cache {
             head = f;
         }
     };
-    // Sparse blocks of a class smaller than a line: one per line (see above).
-    static constexpr std::size_t sparse_stride = 64;
     // Dense blocks of other owners freed here, on their way home: sent as a chain of up to
     // `batch` (one atomic exchange per chain, not per block: a receiver on one scheduler of
     // messages from senders on another frees every one of them here), a few owners at a time.
@@ -179,7 +179,7 @@ class message_cache {
     static void flush(std::size_t cls, homeward& h) noexcept;
     void flush_all() noexcept;
     void* refill_owned(std::size_t cls);
-    void* refill_pooled(std::size_t cls, std::size_t size);
+    void* refill_pooled(std::size_t cls);
     void give_pooled(std::size_t cls, bin& b, void* block) noexcept;
     void trim_bin(std::size_t cls, bin& b, std::uint32_t keep) noexcept;
     void adopt();
@@ -187,11 +187,11 @@ class message_cache {
     bool dense_;
     bin bins_[classes];
     block_owner* owner_ = nullptr; // a dense cache's, adopted at its first refill of the classes
-    // Per class smaller than a line: the chunk word of the blocks give() keeps inline (a dense
-    // cache: owner_ | dense_bit, `no_match` before it adopts an owner; else 0, pooled blocks).
+    // The chunk word of the blocks smaller than a line that give() keeps inline: a dense
+    // cache's own (owner_ | dense_bit; `no_match` before it adopts an owner), else pooled ones
+    // (0).
     static constexpr std::uintptr_t no_match = dense_bit; // (no chunk has this word)
-    std::uintptr_t owner_word_[owned_classes] = {no_match, no_match};
-    static_assert(owned_classes == 2);
+    std::uintptr_t owned_word_;
     bin sparse_aside_[owned_classes]; // a dense cache's pooled blocks, freed here
     homeward homeward_[owned_classes][homeward_slots];
 };

@@ -105,7 +105,7 @@ ref start_timer_in(runtime_impl& rt, scheduler* here, process_control* self, con
     // changes, so the block is not released (and its list dropped, drop_timers_to) meanwhile.
     process_control* target = nullptr;
     process_ref held;
-    if (to.node() == rt.node && to.creation() == rt.creation) {
+    if (rt.owns(to)) {
         if (self && self->number == to.number() &&
             self->serial.load(std::memory_order_relaxed) == to.serial()) {
             target = self;

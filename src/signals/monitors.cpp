@@ -119,7 +119,7 @@ namespace {
 // scheduler thread inside a time slice (process_table.hpp).
 inline process_control* local_process(process_control& self, const pid& p) noexcept {
     runtime_impl& rt = *self.rt;
-    if (pid_home(p) != rt.home) return nullptr;
+    if (!rt.owns(p)) return nullptr;
     process_control* c = rt.table.at(p.number());
     return c && c->serial.load(std::memory_order_relaxed) == p.serial() ? c : nullptr;
 }

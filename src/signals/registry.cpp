@@ -19,7 +19,7 @@ void register_name(atom name, const pid& id) {
     runtime_impl& rt = caller_runtime("register_name");
     if (name == atoms::undefined)
         throw badarg("erl::register_name: 'undefined' cannot be registered");
-    if (id.creation() != rt.creation || id.node() != rt.node)
+    if (!rt.owns(id))
         throw badarg(fmt::format("erl::register_name: {} is not a process of this runtime", id));
     process_control* p = rt.table.acquire(id);
     if (!p) throw badarg(fmt::format("erl::register_name: {} is not alive", id));
