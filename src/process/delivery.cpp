@@ -124,10 +124,12 @@ namespace {
 ERLCPP_READS_THREAD void deliver(const pid& to, envelope* raw, message_to_term convert) {
     scheduler* here = tl_scheduler; // read once, before anything can suspend
     process_control* self = here ? here->running : nullptr;
-    if (self && self->rt->owns(to)) [[likely]] {
+    // (The scheduler's runtime is the running process's: here->rt, read from the scheduler,
+    // spares a line of the sender's control block.)
+    if (self && here->rt.owns(to)) [[likely]] {
         // The hot path, a process sending within its runtime: push_local without the checks
         // it needs for other callers.
-        process_control* p = self->rt->table.at(to.number());
+        process_control* p = here->rt.table.at(to.number());
         if (p && p->soft_on.load(std::memory_order_relaxed) == here) {
             // It waits on this thread's scheduler: no atomic read-modify-write at all.
             here->deliver_soft(p, raw, to.serial());

@@ -314,6 +314,7 @@ bool start_fresh(process_control& p, scheduler& s) noexcept {
     } catch (...) {
         return false;
     }
+    p.canary_guarded = p.stack.guard == guard_kind::canary;
     p.rt->stacks_held.add(s.index, 1);
     // The closure moves to the top of the stack when it can do so without throwing (the staging
     // block goes back at once); the first frame goes below it.

@@ -297,6 +297,7 @@ void scheduler::finish(process_control* p) {
         rt.stacks_held.add(index, -1);
     }
     p->stack = stack_slot{};
+    p->canary_guarded = false;
 #if ERLCPP_TSAN
     if (p->ctx.tsan_fiber) __tsan_destroy_fiber(p->ctx.tsan_fiber);
     p->ctx.tsan_fiber = nullptr;

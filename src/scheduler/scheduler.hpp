@@ -146,6 +146,7 @@ class alignas(64) scheduler {
     // The newest goes to `next_up_`, the one it displaces to the run queue.
     void ready_here(process_control* p) noexcept {
         p->sched = this;
+        prefetch_saved_frames(p);
         if (process_control* older = std::exchange(next_up_, p)) queue->push_local(older);
         if (sleepers_->load(std::memory_order_relaxed) > 0) share_work();
     }
@@ -177,7 +178,7 @@ class alignas(64) scheduler {
         prev->ctx.fctx = where;
         auto sp = static_cast<const char*>(where);
         if (sp < prev->deepest) prev->deepest = sp;
-        if (prev->stack.guard == guard_kind::canary) check_canary(*prev);
+        if (prev->canary_guarded) check_canary(*prev);
         switch (prev->why) {
         case switch_reason::yield:
             queue->push_local(prev);

@@ -76,11 +76,13 @@ class message_list {
     // Only the owner writes: a plain load and store, no read-modify-write.
     void set_size(std::size_t n) noexcept { size_.store(n, std::memory_order_relaxed); }
 
+    // What every push and remove touches first (remove looks at mark_set_), the rest of the
+    // receive mark after it: a process control block keeps the front part in one line.
     envelope* head_ = nullptr;
     envelope* tail_ = nullptr;
     std::atomic<std::size_t> size_{0};
-    envelope* mark_ = nullptr;
     bool mark_set_ = false;
+    envelope* mark_ = nullptr;
     std::uint64_t mark_id_ = 0;
 };
 
