@@ -232,7 +232,7 @@ inline void prefetch_control_block(const process_control* p) noexcept {
 // it usually runs next, and its first instructions reload the registers its switch saved there
 // and return through the frames above them. Among many processes (a ring of 503) those lines
 // have left the first-level cache; fetched while the waker finishes its own turn they are there
-// when the switch reaches them (callgrind's cache model: ~3 of 6.5 misses per pass are these
+// when the switch reaches them (callgrind's cache model: 4 of 6.5 misses per pass are these
 // lines). Prefetches never fault: a process without a stack yet (fctx null) costs nothing more.
 inline void prefetch_saved_frames(const process_control* p) noexcept {
     const char* sp = static_cast<const char*>(p->ctx.fctx);
