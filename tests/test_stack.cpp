@@ -2,6 +2,9 @@
 
 #include <erl/erl.hpp>
 
+#include "context/stack_pool.hpp"
+#include "process/process_control.hpp"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,4 +77,55 @@ TEST_CASE("stacks are recycled: spawn and exit many times with little memory", "
         }
     });
     CHECK(done == 100000);
+}
+
+// Where neither MADV_GUARD_INSTALL nor mprotect can guard a stack (old kernels, the mprotect
+// budget spent), a canary at its lowest bytes is checked at every switch. These run in a child:
+// the switch to canaries is program-wide.
+TEST_CASE("stacks with a canary instead of a guard page run processes as usual",
+          "[stack][canary]") {
+    auto [status, err] = in_child([] {
+        erl::detail::stack_pool::use_canaries_for_new_stacks();
+        erl::runtime rt({.schedulers = 1});
+        bool guarded_by_canary = false;
+        int sum = 0;
+        rt.run([&] {
+            auto* self = erl::detail::current_process();
+            guarded_by_canary =
+                self->canary_guarded && self->stack.guard == erl::detail::guard_kind::canary;
+            erl::pid me = erl::self();
+            for (int i = 0; i < 100; ++i)
+                erl::spawn([me, i] {
+                    erl::yield();
+                    erl::send(me, i);
+                });
+            for (int i = 0; i < 100; ++i)
+                sum += erl::receive([](int v) { return v; });
+        });
+        std::_Exit(guarded_by_canary && sum == 4950 ? 0 : 3);
+    });
+    INFO("child stderr: " << err);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("a destroyed stack canary stops the program at the process's next switch",
+          "[stack][canary]") {
+    auto [status, err] = in_child([] {
+        erl::detail::stack_pool::use_canaries_for_new_stacks();
+        erl::runtime rt({.schedulers = 1});
+        rt.run([] {
+            erl::register_name(erl::atom("careless"), erl::self());
+            // What an overflow into the unguarded memory below the stack does first.
+            auto* self = erl::detail::current_process();
+            auto* low = reinterpret_cast<volatile char*>(self->stack.low);
+            *low = char(*low ^ 0x5a);
+            erl::yield();
+        });
+    });
+    INFO("child stderr: " << err);
+    CHECK(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGABRT);
+    CHECK(err.find("stack canary destroyed") != std::string::npos);
+    CHECK(err.find("careless") != std::string::npos);
 }

@@ -149,6 +149,11 @@ stack_slot stack_pool::fresh_slot(size_class& c) {
     return s;
 }
 
+void stack_pool::use_canaries_for_new_stacks() noexcept {
+    madvise_guard_works.store(false, std::memory_order_relaxed);
+    mprotect_budget.store(0);
+}
+
 void stack_pool::write_canary(stack_slot& s) noexcept {
     std::memcpy(s.low, &stack_canary, sizeof stack_canary);
 }

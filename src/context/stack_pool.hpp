@@ -44,6 +44,10 @@ class stack_pool {
 
     std::size_t default_size() const noexcept { return default_size_; }
 
+    // Tests: stacks cut from now on (in any pool of the program) get a canary instead of a
+    // guard page, as where neither MADV_GUARD_INSTALL nor the mprotect budget can give one.
+    static void use_canaries_for_new_stacks() noexcept;
+
     // A stack of at least `size` usable bytes (0: the default). Throws std::bad_alloc when the
     // address space is exhausted. The common case (the default size, a warm stack in the
     // scheduler's cache) is inline: a pop from the cache.
