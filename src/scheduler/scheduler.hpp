@@ -327,42 +327,7 @@ class alignas(64) scheduler {
         next_up_ = nullptr;
         return dispatch_next(next, running->reductions);
     }
-    [[gnu::noinline]] process_control* take_handoff_slow() noexcept {
-        // The loop's duties come first when they are due.
-        if (dispatches_ + 1 >= loop_due_at_) return nullptr;
-        // Another thread signalled a soft waiter: the loop parks them first.
-        if (soft_signal_.load(std::memory_order_relaxed)) return nullptr;
-        // The process just made ready goes next, in what is left of the time slice of the one
-        // that now waits (so that two processes that keep waking each other share one slice
-        // and leave the others their turn). A process whose slice is over goes behind all.
-        process_control* next = nullptr;
-        std::int32_t reductions = budget_;
-        if (running->why != switch_reason::yield && (next = take_held())) {
-            reductions = running->reductions;
-        } else {
-            if (running->why == switch_reason::yield) slice_over(running);
-            next = take_new_slice();
-            if (!next) return nullptr;
-        }
-        // A process that has not run yet gets its stack here; one coming out of hibernation
-        // (or one no stack could be had for) needs the loop.
-        if (next->hibernated | next->fresh) [[unlikely]] {
-            if (next->hibernated || !start_fresh(*next, *this)) {
-                resume_next_ = next;
-                return nullptr;
-            }
-        }
-        return dispatch_next(next, reductions);
-    }
-    process_control* dispatch_next(process_control* next, std::int32_t reductions) noexcept {
-        ++dispatches_;
-        quiescent.store(++slices_, std::memory_order_release); // a time slice ends here too
-        running = next;
-        next->sched = this;
-        next->reductions = reductions;
-        slice_start_ = reductions;
-        return next;
-    }
+
     // A process spawned on this thread by `spawner` (null: by no process). It runs when a
     // process waits or ends within its time slice and no process it woke goes first
     // (take_handoff), or when the run queue is empty; processes spawned later by others go
@@ -453,6 +418,43 @@ class alignas(64) scheduler {
     static constexpr unsigned soft_period = 1024;     // dispatches per soft-waiter generation
 
   private:
+    // take_handoff's every other case, and the dispatch both end with.
+    [[gnu::noinline]] process_control* take_handoff_slow() noexcept {
+        // The loop's duties come first when they are due.
+        if (dispatches_ + 1 >= loop_due_at_) return nullptr;
+        // Another thread signalled a soft waiter: the loop parks them first.
+        if (soft_signal_.load(std::memory_order_relaxed)) return nullptr;
+        // The process just made ready goes next, in what is left of the time slice of the one
+        // that now waits (so that two processes that keep waking each other share one slice
+        // and leave the others their turn). A process whose slice is over goes behind all.
+        process_control* next = nullptr;
+        std::int32_t reductions = budget_;
+        if (running->why != switch_reason::yield && (next = take_held())) {
+            reductions = running->reductions;
+        } else {
+            if (running->why == switch_reason::yield) slice_over(running);
+            next = take_new_slice();
+            if (!next) return nullptr;
+        }
+        // A process that has not run yet gets its stack here; one coming out of hibernation
+        // (or one no stack could be had for) needs the loop.
+        if (next->hibernated | next->fresh) [[unlikely]] {
+            if (next->hibernated || !start_fresh(*next, *this)) {
+                resume_next_ = next;
+                return nullptr;
+            }
+        }
+        return dispatch_next(next, reductions);
+    }
+    process_control* dispatch_next(process_control* next, std::int32_t reductions) noexcept {
+        ++dispatches_;
+        quiescent.store(++slices_, std::memory_order_release); // a time slice ends here too
+        running = next;
+        next->sched = this;
+        next->reductions = reductions;
+        slice_start_ = reductions;
+        return next;
+    }
     void share_work() noexcept;
     bool renew_spawn_allowance() noexcept;
     void queue_signalled(process_control* p) noexcept;
