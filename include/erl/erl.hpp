@@ -8,12 +8,12 @@
 #include <erl/exit_reason.hpp>
 #include <erl/gen.hpp>
 #include <erl/gen_server.hpp>
-#include <erl/node.hpp>
 #include <erl/io_error.hpp>
 #include <erl/link.hpp>
 #include <erl/logger.hpp>
 #include <erl/message.hpp>
 #include <erl/monitor.hpp>
+#include <erl/node.hpp>
 #include <erl/pid.hpp>
 #include <erl/process.hpp>
 #include <erl/process_info.hpp>
