@@ -2,6 +2,7 @@
 
 #include <erl/erl.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -9,6 +10,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "process/process_control.hpp"
+#include "process/process_table.hpp"
+#include "runtime/runtime_impl.hpp"
 
 using namespace std::chrono_literals;
 
@@ -180,6 +185,104 @@ TEST_CASE("a function whose move may throw runs where spawn staged it", "[proces
     }
     CHECK(ran == 300);
     CHECK(live == 0); // every copy destroyed, the staged one included
+}
+
+namespace {
+// A function object that counts its live copies and whose move does not throw.
+template <std::size_t Padding>
+struct counted_function {
+    std::atomic<int>* live;
+    std::atomic<int>* ran;
+    std::array<char, Padding> padding{};
+    counted_function(std::atomic<int>* l, std::atomic<int>* r) : live(l), ran(r) { ++*live; }
+    counted_function(const counted_function& o) : live(o.live), ran(o.ran) { ++*live; }
+    counted_function(counted_function&& o) noexcept : live(o.live), ran(o.ran) { ++*live; }
+    ~counted_function() { --*live; }
+    void operator()() {
+        // A receive timeout, whose timer shares the control block's bytes with a function
+        // staged there: it must work once the process runs.
+        bool timed_out =
+            erl::receive([](int) { return false; }, erl::after(1ms, [] { return true; }));
+        if (timed_out) ++*ran;
+    }
+};
+using small_function = counted_function<8>;  // 24 bytes: staged in the control block
+using large_function = counted_function<64>; // staged in a staging block
+static_assert(sizeof(small_function) <= erl::detail::inline_staged_closure::capacity);
+static_assert(sizeof(large_function) > erl::detail::inline_staged_closure::capacity);
+
+// The control block of `id`, a process of the caller's runtime.
+erl::detail::process_control& control_of(const erl::pid& id) {
+    return *erl::detail::current_process()->rt->table.at(id.number());
+}
+} // namespace
+
+TEST_CASE("a small function waits for its process's first run in the control block",
+          "[process][stack]") {
+    // One scheduler and a long time slice: the parent looks before the children run.
+    std::atomic<int> live{0}, ran{0};
+    bool small_in_block = false, large_in_staging_block = false,
+         custom_stack_in_staging_block = false;
+    {
+        erl::runtime rt({.schedulers = 1, .reductions_per_slice = 1'000'000});
+        rt.run([&] {
+            erl::pid small = erl::spawn(small_function(&live, &ran));
+            auto& s = control_of(small);
+            small_in_block = s.fresh && s.closure_block == nullptr &&
+                             s.closure == static_cast<void*>(s.staged_here.bytes);
+            erl::pid large = erl::spawn(large_function(&live, &ran));
+            large_in_staging_block = control_of(large).closure_block != nullptr;
+            erl::spawn_options big_stack;
+            big_stack.stack_size = 256 * 1024; // kept in the staging block's header
+            erl::pid custom = erl::spawn(big_stack, small_function(&live, &ran));
+            custom_stack_in_staging_block = control_of(custom).closure_block != nullptr;
+            for (erl::pid c : {small, large, custom})
+                erl::monitor(c);
+            for (int i = 0; i < 3; ++i)
+                erl::receive([](const erl::down_msg&) {});
+        });
+    }
+    CHECK(small_in_block);
+    CHECK(large_in_staging_block);
+    CHECK(custom_stack_in_staging_block);
+    CHECK(ran == 3);  // each ran once, its receive timeout included
+    CHECK(live == 0); // every copy destroyed
+}
+
+TEST_CASE(
+    "a function staged in the control block of a process killed before it ran is destroyed unrun",
+    "[process][stack]") {
+    std::atomic<int> live{0}, ran{0};
+    erl::exit_reason small_reason, large_reason;
+    int again = 0;
+    {
+        erl::runtime rt({.schedulers = 1, .reductions_per_slice = 1'000'000});
+        rt.run([&] {
+            erl::pid small = erl::spawn(small_function(&live, &ran));
+            erl::pid large = erl::spawn(large_function(&live, &ran));
+            erl::monitor(small);
+            erl::monitor(large);
+            erl::exit(small, erl::exit_reason::kill());
+            erl::exit(large, erl::exit_reason::kill());
+            small_reason = erl::receive([](const erl::down_msg& d) { return d.reason; });
+            large_reason = erl::receive([](const erl::down_msg& d) { return d.reason; });
+            // The slots are reused with nothing left of the staged functions (the receive
+            // timer's bytes are a timer again): their next processes run and time out.
+            erl::pid me = erl::self();
+            for (int i = 0; i < 1'000; ++i)
+                erl::spawn([me] {
+                    erl::receive([](int) {}, erl::after(0ms));
+                    erl::send(me, 1);
+                });
+            for (int i = 0; i < 1'000; ++i)
+                again += erl::receive([](int n) { return n; });
+        });
+    }
+    CHECK(small_reason == erl::exit_reason::killed());
+    CHECK(large_reason == erl::exit_reason::killed());
+    CHECK(again == 1'000);
+    CHECK(ran == 0);
+    CHECK(live == 0);
 }
 
 TEST_CASE("a process no stack can be had for ends with system_limit", "[process][stack]") {

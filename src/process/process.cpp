@@ -121,6 +121,44 @@ void free_staged(void* block, scheduler* here = nullptr) noexcept {
     free_message(h, h->block);
 }
 
+// Whether a spawned function waits for the first run in its control block (the receive
+// timer's bytes, unused until then) rather than in a staging block: small, aligned no more than
+// 8, movable without throwing (start_fresh moves it to the stack), and for the default stack
+// size (a staging block's header keeps any other).
+constexpr bool stages_in_control_block(const closure_ops& ops,
+                                       const spawn_options& options) noexcept {
+    return ops.nothrow_move && ops.size <= inline_staged_closure::capacity &&
+           ops.align <= inline_staged_closure::alignment && options.stack_size == 0;
+}
+
+// Stages the function in a staging block (p->closure, p->closure_block).
+void stage_in_staging_block(process_control* p, scheduler* here, const spawn_options& options,
+                            const closure_ops& ops) {
+    std::size_t align = std::max(ops.align, alignof(staged_closure));
+    std::size_t bytes = staged_offset(align) + ops.size;
+    staged_closure* h;
+    try {
+        void* block = staged_in_cache(align) ? allocate_staged(here, bytes)
+                                             : ::operator new(bytes, std::align_val_t(align));
+        h = ::new (block)
+            staged_closure{ops.construct,        std::uint32_t(ops.size), std::uint32_t(align),
+                           std::uint32_t(bytes), ops.nothrow_move,        options.stack_size};
+    } catch (...) {
+        p->unref(here);
+        throw;
+    }
+    void* closure_at = reinterpret_cast<char*>(h) + staged_offset(align);
+    try {
+        ops.construct(closure_at, ops.source);
+    } catch (...) {
+        free_staged(h, here);
+        p->unref(here);
+        throw;
+    }
+    p->closure = closure_at;
+    p->closure_block = h;
+}
+
 // The function is over (or never ran): its closure goes, and the staging block with it.
 // `here`: the calling thread's scheduler, when the caller knows it.
 void end_closure(process_control& p, scheduler* here = nullptr) noexcept {
@@ -308,18 +346,27 @@ void restart_context(process_control& p) noexcept {
 }
 
 bool start_fresh(process_control& p, scheduler& s) noexcept {
-    auto* h = static_cast<staged_closure*>(p.closure_block);
+    auto* h = static_cast<staged_closure*>(p.closure_block); // null: staged in the block
     try {
-        p.stack = p.rt->stacks.acquire(h->stack_size, &s.stacks);
+        p.stack = p.rt->stacks.acquire(h ? h->stack_size : 0, &s.stacks);
     } catch (...) {
         return false;
     }
     p.canary_guarded = p.stack.guard == guard_kind::canary;
     p.rt->stacks_held.add(s.index, 1);
     // The closure moves to the top of the stack when it can do so without throwing (the staging
-    // block goes back at once); the first frame goes below it.
+    // block goes back at once, or the control block's bytes become the receive timer again);
+    // the first frame goes below it.
     auto frame_top = stack_top(p);
-    if (h->nothrow_move) {
+    if (!h) {
+        frame_top = (frame_top - inline_staged_closure::capacity) &
+                    ~std::uintptr_t(inline_staged_closure::alignment - 1);
+        auto* at = reinterpret_cast<void*>(frame_top);
+        p.staged_here.construct(at, p.closure);
+        p.destroy(p.closure);
+        std::construct_at(&p.wait_timer);
+        p.closure = at;
+    } else if (h->nothrow_move) {
         frame_top = (frame_top - h->size) & ~(std::uintptr_t(h->align) - 1);
         auto* at = reinterpret_cast<void*>(frame_top);
         h->construct(at, p.closure);
@@ -419,31 +466,24 @@ constexpr std::int32_t spawn_reductions = 32;
     // The process gets its stack when it first runs (start_fresh): one that is spawned and
     // queued holds none, so a burst of spawns (a tree of processes, a worker per request) runs
     // on the few warm stacks given back by the ones before instead of touching a fresh slot
-    // each. Until then the function waits in a staging block.
-    std::size_t align = std::max(ops.align, alignof(staged_closure));
-    std::size_t bytes = staged_offset(align) + ops.size;
-    staged_closure* h;
-    try {
-        void* block = staged_in_cache(align) ? allocate_staged(here, bytes)
-                                             : ::operator new(bytes, std::align_val_t(align));
-        h = ::new (block)
-            staged_closure{ops.construct,        std::uint32_t(ops.size), std::uint32_t(align),
-                           std::uint32_t(bytes), ops.nothrow_move,        options.stack_size};
-    } catch (...) {
-        p->unref(here);
-        throw;
-    }
-    void* closure_at = reinterpret_cast<char*>(h) + staged_offset(align);
-    try {
-        ops.construct(closure_at, ops.source);
-    } catch (...) {
-        free_staged(h, here);
-        p->unref(here);
-        throw;
+    // each. Until then the function waits in the control block when small enough (a store
+    // instead of a staging block taken now and given back at the first run), else in a
+    // staging block.
+    if (stages_in_control_block(ops, options)) {
+        p->staged_here.construct = ops.construct;
+        try {
+            ops.construct(p->staged_here.bytes, ops.source);
+        } catch (...) {
+            std::construct_at(&p->wait_timer);
+            p->unref(here);
+            throw;
+        }
+        p->closure = p->staged_here.bytes;
+        p->closure_block = nullptr;
+    } else {
+        stage_in_staging_block(p, here, options, ops);
     }
     p->ctx = execution_context{};
-    p->closure = closure_at;
-    p->closure_block = h;
     p->fresh = true;
     p->run = ops.run;
     p->destroy = ops.destroy;

@@ -39,6 +39,15 @@ struct pending_continuation {
 
 enum class switch_reason : std::uint8_t { yield, wait, exit, hibernate };
 
+// A spawned function small enough to wait for the process's first run in its control block:
+// how to move it, and the closure itself.
+struct inline_staged_closure {
+    static constexpr std::size_t capacity = 32;
+    static constexpr std::size_t alignment = 8;
+    void (*construct)(void* where, void* source);
+    alignas(alignment) unsigned char bytes[capacity];
+};
+
 // The signal queue: a closable multi-producer stack of envelopes whose word also says whether
 // the owner is parked. Values: 0 empty; `parked` empty and the owner waits for a signal;
 // `closed` the owner has ended; otherwise the newest envelope (the chain runs newest first).
@@ -122,7 +131,13 @@ struct alignas(64) process_control {
     void (*destroy)(void*) noexcept = nullptr;
     // The continuation of a hibernate_with() in flight.
     std::unique_ptr<pending_continuation> next_continuation;
-    timer_entry wait_timer;                // the receive timeout
+    // The receive timeout; before the first run, the spawned function instead when it is small
+    // (spawn_from stages it here, sparing a staging block; start_fresh moves it to the stack
+    // and makes the timer the live member again).
+    union {
+        timer_entry wait_timer{};
+        inline_staged_closure staged_here;
+    };
     exit_reason exit_with;                 // the decided or final reason
     std::unique_ptr<signal_state> signals; // links, monitors, name: made on first use
 
@@ -217,6 +232,8 @@ struct alignas(64) process_control {
         return prev;
     }
 };
+static_assert(sizeof(inline_staged_closure) <= sizeof(timer_entry),
+              "a function staged in the control block shares the receive timer's bytes");
 
 // Brings a control block towards the core's caches ahead of its use: the block the next spawn
 // takes has waited out its grace (process_table.hpp) since its process ended and has often left

@@ -132,7 +132,9 @@ class process_table {
         // aimed at it: its list must not pass to the next process in the slot.
         if (p->timers_to_me.load(std::memory_order_acquire) != 0) [[unlikely]]
             drop_timers_to(*p);
-        p->wait_timer = timer_entry{};
+        // (Also ends a function staged in the block, if the process never ran: end_closure
+        // destroyed it.)
+        std::construct_at(&p->wait_timer);
     }
     std::vector<std::uint64_t> snapshot() const;
     bool grace_passed(const std::vector<std::uint64_t>& snapshot) const noexcept;
