@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "process/process_control.hpp"
@@ -342,6 +343,45 @@ TEST_CASE("senders to a process that is behind give way to it", "[process][pacin
     CHECK(in_order); // per-sender order is kept
     CHECK(sum == std::int64_t(k) * (m * (m - 1) / 2));
     CHECK(longest < 20'000);
+}
+
+TEST_CASE("senders on another scheduler than the receiver's are not paced", "[process][pacing]") {
+    // Giving way on one scheduler does not let a receiver on the other run, so pacing there
+    // would only cost the senders. The receiver holds one scheduler (it computes without
+    // receiving); the sender, on the other, sends 20,000 messages into its growing backlog.
+    // Paced, each send past a backlog of 64 would end the sender's time slice and charge it the
+    // whole slice (some 80 M reductions in all); unpaced it is charged about one per send.
+    constexpr int m = 20'000;
+    bool apart = false;
+    std::uint64_t sender_reductions = 0;
+    // Spawns from a plain thread go to the schedulers in turn, but the idle one may steal the
+    // receiver before it starts: then the sender waits behind it, and the round is tried again.
+    for (int attempt = 0; attempt < 10 && !apart; ++attempt) {
+        erl::runtime rt({.schedulers = 2});
+        std::atomic<bool> sent{false};
+        std::atomic<unsigned> receiver_scheduler{0}, sender_scheduler{0};
+        std::atomic<std::uint64_t> reductions{0};
+        erl::pid receiver = rt.spawn([&] {
+            receiver_scheduler = erl::scheduler_id();
+            auto give_up = std::chrono::steady_clock::now() + 2s;
+            while (!sent && std::chrono::steady_clock::now() < give_up) {
+            }
+        });
+        rt.spawn([&, receiver] {
+            while (receiver_scheduler == 0)
+                erl::yield();
+            sender_scheduler = erl::scheduler_id();
+            for (int i = 0; i < m; ++i)
+                erl::send(receiver, i);
+            reductions = erl::process_info(erl::self())->reductions;
+            sent = true;
+        });
+        rt.wait();
+        apart = sender_scheduler != receiver_scheduler;
+        sender_reductions = reductions;
+    }
+    REQUIRE(apart);
+    CHECK(sender_reductions < 10 * m);
 }
 
 struct i_am_done {};

@@ -84,7 +84,10 @@ struct alignas(64) process_control {
     // null. Written by that scheduler's thread only; read by senders anywhere (a sender on that
     // thread wakes it; one elsewhere tells that scheduler a soft waiter has a signal).
     std::atomic<scheduler*> soft_on{nullptr};
-    scheduler* sched = nullptr; // running on, or last ran on
+    // Running on, or last ran on. Written through set_scheduler by the threads that queue and
+    // run the process; read through scheduler_hint by senders on other threads (delivery.cpp).
+    // Its other reads are plain ones, by threads those writes are ordered before.
+    scheduler* sched = nullptr;
     std::uint64_t reductions_total = 0;
     // Where this process is among its scheduler's soft waiters (scheduler::wait_soft).
     std::uint32_t soft_index = 0;
@@ -234,6 +237,15 @@ struct alignas(64) process_control {
 };
 static_assert(sizeof(inline_staged_closure) <= sizeof(timer_entry),
               "a function staged in the control block shares the receive timer's bytes");
+
+// `p` is queued on, or runs on, `s`.
+inline void set_scheduler(process_control* p, scheduler* s) noexcept {
+    std::atomic_ref<scheduler*>(p->sched).store(s, std::memory_order_relaxed);
+}
+// Where `p` runs or last ran, read from any thread: a hint, which may be out of date at once.
+inline scheduler* scheduler_hint(process_control* p) noexcept {
+    return std::atomic_ref<scheduler*>(p->sched).load(std::memory_order_relaxed);
+}
 
 // Brings a control block towards the core's caches ahead of its use: the block the next spawn
 // takes has waited out its grace (process_table.hpp) since its process ended and has often left

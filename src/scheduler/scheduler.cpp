@@ -51,7 +51,7 @@ void scheduler::join() {
 }
 
 void scheduler::push(process_control* p, bool from_owner) noexcept {
-    p->sched = this;
+    set_scheduler(p, this);
     if (from_owner) {
         queue->push_local(p);
     } else {
@@ -223,7 +223,7 @@ process_control* scheduler::find_work() noexcept {
 
 void scheduler::run(process_control* p) {
     running = p;
-    p->sched = this;
+    set_scheduler(p, this);
     std::int32_t reductions = slice_reductions_ > 0 ? slice_reductions_ : budget_;
     slice_reductions_ = 0;
     p->reductions = reductions;

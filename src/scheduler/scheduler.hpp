@@ -145,7 +145,7 @@ class alignas(64) scheduler {
     // common case (a process wakes the one it sent to), inline.
     // The newest goes to `next_up_`, the one it displaces to the run queue.
     void ready_here(process_control* p) noexcept {
-        p->sched = this;
+        set_scheduler(p, this);
         prefetch_saved_frames(p);
         if (process_control* older = std::exchange(next_up_, p)) queue->push_local(older);
         if (sleepers_->load(std::memory_order_relaxed) > 0) share_work();
@@ -338,7 +338,7 @@ class alignas(64) scheduler {
             ready_here(p);
             return;
         }
-        p->sched = this;
+        set_scheduler(p, this);
         spawned_.add(p, spawner);
     }
     // Puts the process made ready last back in the run queue's order.
@@ -450,7 +450,7 @@ class alignas(64) scheduler {
         ++dispatches_;
         quiescent.store(++slices_, std::memory_order_release); // a time slice ends here too
         running = next;
-        next->sched = this;
+        set_scheduler(next, this);
         next->reductions = reductions;
         slice_start_ = reductions;
         return next;
