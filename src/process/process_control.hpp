@@ -86,7 +86,8 @@ struct alignas(64) process_control {
     std::atomic<scheduler*> soft_on{nullptr};
     // Running on, or last ran on. Written through set_scheduler by the threads that queue and
     // run the process; read through scheduler_hint by senders on other threads (delivery.cpp).
-    // Its other reads are plain ones, by threads those writes are ordered before.
+    // Its other reads are plain: each comes after the write it reads (the run queues order
+    // them).
     scheduler* sched = nullptr;
     std::uint64_t reductions_total = 0;
     // Where this process is among its scheduler's soft waiters (scheduler::wait_soft).
