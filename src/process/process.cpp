@@ -131,6 +131,20 @@ constexpr bool stages_in_control_block(const closure_ops& ops,
            ops.align <= inline_staged_closure::alignment && options.stack_size == 0;
 }
 
+// Stages the function in the control block (p->closure; no closure_block). On failure the
+// slot goes back, and its reset makes those bytes the receive timer again.
+void stage_in_control_block(process_control* p, scheduler* here, const closure_ops& ops) {
+    p->staged_here.construct = ops.construct;
+    try {
+        ops.construct(p->staged_here.bytes, ops.source);
+    } catch (...) {
+        p->unref(here);
+        throw;
+    }
+    p->closure = p->staged_here.bytes;
+    p->closure_block = nullptr;
+}
+
 // Stages the function in a staging block (p->closure, p->closure_block).
 void stage_in_staging_block(process_control* p, scheduler* here, const spawn_options& options,
                             const closure_ops& ops) {
@@ -473,16 +487,7 @@ constexpr std::int32_t spawn_reductions = 32;
     // instead of a staging block taken now and given back at the first run), else in a
     // staging block.
     if (stages_in_control_block(ops, options)) {
-        p->staged_here.construct = ops.construct;
-        try {
-            ops.construct(p->staged_here.bytes, ops.source);
-        } catch (...) {
-            std::construct_at(&p->wait_timer);
-            p->unref(here);
-            throw;
-        }
-        p->closure = p->staged_here.bytes;
-        p->closure_block = nullptr;
+        stage_in_control_block(p, here, ops);
     } else {
         stage_in_staging_block(p, here, options, ops);
     }
